@@ -1,0 +1,244 @@
+// tally: serve (consume, decide, fold), replay (rebuild projections from the ledger), inspect
+// (print projections). main() wires the parts together; none of them knows the others.
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>  // after rdkafka.h, as it requires
+#include <spdlog/spdlog.h>
+
+#include "consumers/control.h"
+#include "consumers/partition_owner.h"
+#include "projections/store.h"
+#include "schemas/config.h"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_signal(int) { g_stop = true; }
+
+tally::limit_set to_limit_set(const tally::limit_values& v) {
+  tally::limit_set l;
+  l.cost_per_day = v.max_cost_per_day;
+  l.cost_per_month = v.max_cost_per_month;
+  l.cost_per_run = v.max_cost_per_run;
+  l.tokens_per_day = v.max_tokens_per_day;
+  l.tokens_per_month = v.max_tokens_per_month;
+  l.tokens_per_run = v.max_tokens_per_run;
+  l.max_concurrent_sessions = v.max_concurrent_agents;
+  return l;
+}
+
+tally::limit_policy policy_of(const tally::tally_config& c) {
+  tally::limit_policy p;
+  p.global = to_limit_set(c.limits.global);
+  p.team_default = to_limit_set(c.limits.team_default);
+  p.agent_default = to_limit_set(c.limits.agent_default);
+  for (auto& [id, a] : c.limits.agents) p.agents[id] = to_limit_set(a);
+  for (auto& [id, t] : c.teams) {
+    // A team's overrides apply key by key over the team default.
+    auto l = p.team_default;
+    auto o = to_limit_set(t.limits);
+    if (o.cost_per_day) l.cost_per_day = o.cost_per_day;
+    if (o.cost_per_month) l.cost_per_month = o.cost_per_month;
+    if (o.tokens_per_day) l.tokens_per_day = o.tokens_per_day;
+    if (o.tokens_per_month) l.tokens_per_month = o.tokens_per_month;
+    if (o.max_concurrent_sessions) l.max_concurrent_sessions = o.max_concurrent_sessions;
+    p.teams[id] = l;
+  }
+  return p;
+}
+
+// librdkafka's in-process mock cluster, for a zero-install try-out.
+struct embedded_cluster {
+  rd_kafka_t* rk = nullptr;
+  rd_kafka_mock_cluster_t* cluster = nullptr;
+  std::string bootstraps;
+
+  explicit embedded_cluster(const tally::topic_names& topics, int partitions) {
+    char err[512];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    if (!rk) throw std::runtime_error(err);
+    cluster = rd_kafka_mock_cluster_new(rk, 1);
+    bootstraps = rd_kafka_mock_cluster_bootstraps(cluster);
+    rd_kafka_mock_topic_create(cluster, topics.ledger.c_str(), partitions, 1);
+    rd_kafka_mock_topic_create(cluster, topics.reports.c_str(), partitions, 1);
+    rd_kafka_mock_topic_create(cluster, topics.control.c_str(), 1, 1);
+    rd_kafka_mock_topic_create(cluster, topics.alerts.c_str(), partitions, 1);
+    rd_kafka_mock_topic_create(cluster, topics.alerts_dlq.c_str(), 1, 1);
+  }
+  ~embedded_cluster() {
+    rd_kafka_mock_cluster_destroy(cluster);
+    rd_kafka_destroy(rk);
+  }
+};
+
+struct common_options {
+  std::string brokers;
+  std::string config_path;
+  std::string data_dir = "var/tally";
+  std::string node_id = "tally-1";
+  std::string group = "tally";
+  int partitions = 4;
+  bool embedded = false;
+};
+
+tally::tally_config load_or_default(const std::string& path) {
+  if (path.empty()) return {};
+  auto c = tally::load_config(path);
+  if (!c) {
+    throw std::runtime_error(path + ":" + std::to_string(c.error().line) + ": " +
+                             c.error().message);
+  }
+  return *c;
+}
+
+// Runs the owner until stopped (serve) or until caught up with the ledger (replay).
+int run_owner(const common_options& o, bool replay) {
+  auto config = load_or_default(o.config_path);
+  tally::topic_names topics;
+  std::unique_ptr<embedded_cluster> embedded;
+  std::string brokers = o.brokers;
+  if (o.embedded) {
+    embedded = std::make_unique<embedded_cluster>(topics, o.partitions);
+    brokers = embedded->bootstraps;
+    spdlog::info("embedded mock cluster at {} (nothing survives a restart)", brokers);
+  } else {
+    if (brokers.empty()) throw std::runtime_error("no brokers: pass --brokers or TALLY_BROKERS");
+    tally::ensure_topics(brokers, topics, o.partitions);
+  }
+  std::filesystem::create_directories(o.data_dir);
+  tally::ledger_store store({.path = o.data_dir + "/store"});
+  if (replay) {
+    spdlog::info("replay: wiping {} and folding the ledger again", store.path());
+    store.wipe();
+  }
+  tally::producer out({.brokers = brokers, .client_id = o.node_id});
+  if (!replay && !o.config_path.empty()) {
+    tally::publish_pricing(out, topics.control, config.pricing);
+    tally::publish_config_teams(out, topics.ledger, config);
+  }
+  auto pricing = tally::read_pricing(brokers, topics.control);
+  auto policy = policy_of(config);
+
+  tally::owner_options oo;
+  oo.brokers = brokers;
+  oo.group_id = replay ? o.group + "-replay" : o.group;
+  oo.instance_id = replay ? o.node_id + "-replay" : o.node_id;
+  oo.decide_reports = !replay;
+  oo.late_grace_ms = config.late_grace_ms;
+  oo.future_skew_ms = config.future_skew_ms;
+  oo.source = "tally/" + o.node_id;
+  tally::partition_owner owner(oo, store, out, pricing, policy);
+
+  std::atomic<bool> stop{false};
+  std::thread watcher([&] {
+    // serve: until a signal; replay: until every assigned partition is caught up.
+    while (!g_stop && !(replay && owner.counters().caught_up)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    stop = true;
+  });
+  spdlog::info("{} {} (brokers {}, data {})", replay ? "replaying" : "serving", o.node_id, brokers,
+               o.data_dir);
+  std::cout << "tally ready" << std::endl;
+  try {
+    owner.run(stop);
+  } catch (...) {
+    g_stop = true;
+    watcher.join();
+    throw;
+  }
+  watcher.join();
+  const auto& c = owner.counters();
+  spdlog::info("stopped: folded {}, duplicates {}, skipped {}, reports recorded {} rejected {} "
+               "duplicate {} invalid {}",
+               c.folded.load(), c.fold_duplicates.load(), c.fold_skipped.load(),
+               c.reports_recorded.load(), c.reports_rejected.load(), c.reports_duplicate.load(),
+               c.reports_invalid.load());
+  return 0;
+}
+
+std::string usd(std::int64_t nanos) { return tally::format_usd(tally::nanos{nanos}); }
+
+int inspect(const common_options& o, const std::string& prefix, const std::string& column,
+            bool raw) {
+  tally::ledger_store store({.path = o.data_dir + "/store", .read_only = true});
+  for (auto c : {tally::column::totals, tally::column::entities, tally::column::dedup,
+                 tally::column::outbox, tally::column::meta}) {
+    if (!column.empty() && tally::column_name(c) != column) continue;
+    store.for_each(c, prefix, [&](std::string_view k, std::string_view v) {
+      std::cout << tally::column_name(c) << ' ' << k << ' ';
+      tally::totals t;
+      std::int64_t i;
+      if (raw) {
+        static const char* hex = "0123456789abcdef";
+        for (unsigned char ch : v) std::cout << hex[ch >> 4] << hex[ch & 15];
+      } else if (c == tally::column::totals && tally::decode_totals(v, t)) {
+        std::cout << "cost_usd=" << usd(t.cost_nanos) << " cost_nanos=" << t.cost_nanos
+                  << " rejected_cost_usd=" << usd(t.rejected_cost_nanos)
+                  << " input_tokens=" << t.input_tokens << " output_tokens=" << t.output_tokens
+                  << " cache_creation_tokens=" << t.cache_creation_tokens
+                  << " cache_read_tokens=" << t.cache_read_tokens << " events=" << t.events
+                  << " rejected_events=" << t.rejected_events
+                  << " unpriced_events=" << t.unpriced_events;
+      } else if (c == tally::column::meta && tally::decode_i64(v, i)) {
+        std::cout << i;
+      } else {
+        std::cout << v;
+      }
+      std::cout << '\n';
+    });
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Tally: a cost-control ledger for fleets of AI agents"};
+  app.require_subcommand(1);
+  common_options o;
+  if (const char* b = std::getenv("TALLY_BROKERS")) o.brokers = b;
+  auto add_common = [&](CLI::App* cmd) {
+    cmd->add_option("--brokers", o.brokers, "Kafka bootstrap servers (or TALLY_BROKERS)");
+    cmd->add_option("--config", o.config_path, "config.yaml: pricing, limits, teams");
+    cmd->add_option("--data-dir", o.data_dir, "where the RocksDB store lives");
+    cmd->add_option("--node-id", o.node_id, "stable id of this node (static group membership)");
+    cmd->add_option("--group", o.group, "consumer group of the Tally nodes");
+    cmd->add_option("--partitions", o.partitions, "partitions of ledger and reports topics");
+    cmd->add_flag("--embedded", o.embedded, "use an in-process mock Kafka cluster (try-out)");
+  };
+  auto* serve = app.add_subcommand("serve", "consume, decide and fold until SIGTERM/SIGINT");
+  add_common(serve);
+  auto* replay = app.add_subcommand("replay", "wipe the projections and fold the ledger again");
+  add_common(replay);
+  auto* insp = app.add_subcommand("inspect", "print projections (totals per scope and period)");
+  std::string prefix, column;
+  bool raw = false;
+  insp->add_option("--data-dir", o.data_dir, "where the RocksDB store lives");
+  insp->add_option("--prefix", prefix, "key prefix, e.g. t/acme/d/ (see projections/keys.h)");
+  insp->add_option("--column", column, "totals | entities | dedup | outbox | meta");
+  insp->add_flag("--raw", raw, "values as hex bytes");
+  CLI11_PARSE(app, argc, argv);
+
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGINT, on_signal);
+  try {
+    if (*serve) return run_owner(o, false);
+    if (*replay) return run_owner(o, true);
+    if (*insp) return inspect(o, prefix, column, raw);
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,180 @@
+#include "consumers/control.h"
+
+#include <chrono>
+#include <stdexcept>
+
+#include <openssl/sha.h>
+#include <simdjson.h>
+#include <spdlog/spdlog.h>
+
+#include "schemas/events.h"
+
+namespace tally {
+namespace {
+
+constexpr const char* pricing_type = "tally.pricing_published.v1";
+
+time_ms wall_clock_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string short_hash(const std::string& s) {
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), md);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 8; ++i) {
+    out.push_back(hex[md[i] >> 4]);
+    out.push_back(hex[md[i] & 15]);
+  }
+  return out;
+}
+
+void wait_acked(producer& out, const char* what) {
+  if (!out.flush(30'000)) throw std::runtime_error(std::string("publishing ") + what + " timed out");
+}
+
+}  // namespace
+
+void ensure_topics(const std::string& brokers, const topic_names& topics, int partitions) {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", brokers.c_str(), err, sizeof err);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  if (!rk) throw std::runtime_error(std::string("admin client: ") + err);
+
+  struct spec {
+    const std::string* name;
+    int partitions;
+    const char* cleanup;
+  };
+  std::vector<spec> specs = {{&topics.ledger, partitions, "delete"},
+                             {&topics.reports, partitions, "delete"},
+                             {&topics.control, 1, "compact"},
+                             {&topics.alerts, partitions, "delete"},
+                             {&topics.alerts_dlq, 1, "delete"}};
+  std::vector<rd_kafka_NewTopic_t*> news;
+  for (auto& s : specs) {
+    auto* t = rd_kafka_NewTopic_new(s.name->c_str(), s.partitions, 1, err, sizeof err);
+    rd_kafka_NewTopic_set_config(t, "cleanup.policy", s.cleanup);
+    if (*s.name == topics.ledger) rd_kafka_NewTopic_set_config(t, "retention.ms", "-1");
+    news.push_back(t);
+  }
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
+  rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_AdminOptions_set_operation_timeout(opts, 30'000, err, sizeof err);
+  rd_kafka_CreateTopics(rk, news.data(), news.size(), opts, q);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 60'000);
+  std::string failure;
+  if (!ev) {
+    failure = "CreateTopics timed out";
+  } else if (rd_kafka_event_error(ev)) {
+    failure = rd_kafka_event_error_string(ev);
+  } else {
+    size_t n = 0;
+    const rd_kafka_topic_result_t** res =
+        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+    for (size_t i = 0; i < n; ++i) {
+      auto e = rd_kafka_topic_result_error(res[i]);
+      if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        failure += std::string(rd_kafka_topic_result_name(res[i])) + ": " +
+                   rd_kafka_topic_result_error_string(res[i]) + "; ";
+      }
+    }
+  }
+  if (ev) rd_kafka_event_destroy(ev);
+  rd_kafka_AdminOptions_destroy(opts);
+  rd_kafka_NewTopic_destroy_array(news.data(), news.size());
+  rd_kafka_queue_destroy(q);
+  rd_kafka_destroy(rk);
+  if (!failure.empty()) throw std::runtime_error("creating topics: " + failure);
+}
+
+void publish_pricing(producer& out, const std::string& control_topic,
+                     const std::vector<price_version>& versions) {
+  for (auto v : versions) {
+    if (v.id.empty()) v.id = derive_price_version_id(v);
+    std::string data = encode_price_version(v);
+    std::string id = "pricing-" + v.id;
+    std::string time = format_rfc3339(v.effective_from_ms);
+    std::string value = std::string("{\"specversion\":\"1.0\",\"id\":\"") + id +
+                        "\",\"source\":\"tally\",\"type\":\"" + pricing_type + "\",\"time\":\"" +
+                        time + "\",\"datacontenttype\":\"application/json\",\"data\":" + data +
+                        "}";
+    out.produce(control_topic, -1, "pricing/" + v.id, value,
+                cloudevent_headers(id, pricing_type, "tally", time));
+  }
+  wait_acked(out, "pricing");
+}
+
+void publish_config_teams(producer& out, const std::string& ledger_topic,
+                          const tally_config& config) {
+  for (auto& [id, team] : config.teams) {
+    event e;
+    e.time = 0;
+    e.payload = team_created{team_id{id}, team.name.empty() ? id : team.name, team.timezone};
+    e.id = event_id{"team-" + id + "-" + short_hash(encode_event(e))};
+    e.time = wall_clock_ms();
+    out.produce(ledger_topic, -1, id, encode_event(e),
+                cloudevent_headers(e.id.str(), event_type_name(e.payload), e.source,
+                                   format_rfc3339(e.time)));
+  }
+  wait_acked(out, "teams");
+}
+
+pricing_table read_pricing(const std::string& brokers, const std::string& control_topic) {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", brokers.c_str(), err, sizeof err);
+  rd_kafka_conf_set(conf, "group.id", "tally-control-reader", err, sizeof err);
+  rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  if (!rk) throw std::runtime_error(std::string("control reader: ") + err);
+  rd_kafka_poll_set_consumer(rk);
+
+  pricing_table table;
+  std::int64_t lo = 0, hi = 0;
+  auto e = rd_kafka_query_watermark_offsets(rk, control_topic.c_str(), 0, &lo, &hi, 10'000);
+  if (e) {
+    rd_kafka_destroy(rk);
+    throw std::runtime_error(std::string("control watermarks: ") + rd_kafka_err2str(e));
+  }
+  if (hi > lo) {
+    auto* list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, control_topic.c_str(), 0)->offset = lo;
+    rd_kafka_assign(rk, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    simdjson::dom::parser parser;
+    std::int64_t next = lo;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (next < hi) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        rd_kafka_destroy(rk);
+        throw std::runtime_error("reading the control topic timed out");
+      }
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
+      if (!m) continue;
+      if (!m->err) {
+        next = m->offset + 1;
+        simdjson::dom::element doc;
+        std::string_view type, data;
+        if (!parser.parse(static_cast<const char*>(m->payload), m->len).get(doc) &&
+            !doc["type"].get(type) && type == pricing_type) {
+          simdjson::dom::element d;
+          if (!doc["data"].get(d)) {
+            auto v = decode_price_version(simdjson::minify(d));
+            if (v) table.add(*v);
+            else spdlog::warn("control {}: bad price version", m->offset);
+          }
+        }
+      }
+      rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+  }
+  rd_kafka_destroy(rk);
+  return table;
+}
+
+}  // namespace tally

@@ -1,0 +1,41 @@
+// Topics and the control plane: creating Tally's topics, publishing configuration as control
+// events (pricing versions on tally.control.v1, teams from config.yaml as TeamCreated on the
+// ledger) and reading the control topic into a pricing table.
+// Thread-safety: free functions; each creates and destroys its own Kafka handles.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "producers/producer.h"
+#include "schemas/config.h"
+#include "schemas/pricing.h"
+
+namespace tally {
+
+struct topic_names {
+  std::string ledger = "tally.ledger.v1";
+  std::string reports = "tally.reports.v1";
+  std::string control = "tally.control.v1";
+  std::string alerts = "tally.alerts.v1";
+  std::string alerts_dlq = "tally.alerts.dlq.v1";
+};
+
+// Creates the topics that do not exist yet: ledger and reports with `partitions` partitions
+// each (they must match: a team's reports and ledger share a partition number), the others
+// with one. Throws std::runtime_error when the broker refuses.
+void ensure_topics(const std::string& brokers, const topic_names& topics, int partitions);
+
+// Publishes each price version (key "pricing/<id>") and waits for the acknowledgements.
+void publish_pricing(producer& out, const std::string& control_topic,
+                     const std::vector<price_version>& versions);
+
+// Publishes TeamCreated for each team of the configuration; the event id is derived from its
+// content, so publishing the same configuration twice is one fact.
+void publish_config_teams(producer& out, const std::string& ledger_topic,
+                          const tally_config& config);
+
+// Reads the control topic from its beginning to its end and returns the pricing table.
+pricing_table read_pricing(const std::string& brokers, const std::string& control_topic);
+
+}  // namespace tally

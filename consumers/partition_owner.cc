@@ -1,0 +1,273 @@
+#include "consumers/partition_owner.h"
+
+#include <stdexcept>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+namespace tally {
+namespace {
+
+void set(rd_kafka_conf_t* conf, const std::string& k, const std::string& v) {
+  char err[512];
+  if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
+    rd_kafka_conf_destroy(conf);
+    throw std::runtime_error("consumer config " + k + ": " + err);
+  }
+}
+
+time_ms wall_clock_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string ledger_key(std::int32_t p) { return "ledger/" + std::to_string(p); }
+std::string reports_key(std::int32_t p) { return "reports/" + std::to_string(p); }
+
+}  // namespace
+
+partition_owner::partition_owner(owner_options options, ledger_store& store, producer& out,
+                                 const pricing_table& pricing, const limit_policy& policy)
+    : options_(std::move(options)),
+      store_(store),
+      out_(out),
+      pricing_(pricing),
+      policy_(policy),
+      state_(&store),
+      live_(state_) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  set(conf, "bootstrap.servers", options_.brokers);
+  set(conf, "group.id", options_.group_id);
+  set(conf, "group.instance.id", options_.instance_id);
+  set(conf, "client.id", options_.instance_id);
+  set(conf, "enable.auto.commit", "false");
+  set(conf, "enable.auto.offset.store", "false");
+  set(conf, "auto.offset.reset", "earliest");
+  set(conf, "partition.assignment.strategy", "range");
+  set(conf, "session.timeout.ms", std::to_string(options_.session_timeout_ms));
+  set(conf, "heartbeat.interval.ms", std::to_string(options_.session_timeout_ms / 5));
+  set(conf, "socket.nagle.disable", "true");
+  set(conf, "fetch.wait.max.ms", "20");
+  set(conf, "isolation.level", "read_uncommitted");
+  rd_kafka_conf_set_rebalance_cb(conf, &partition_owner::on_rebalance);
+  rd_kafka_conf_set_opaque(conf, this);
+  char err[512];
+  rk_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  if (!rk_) throw std::runtime_error(std::string("cannot create consumer: ") + err);
+  rd_kafka_poll_set_consumer(rk_);
+}
+
+partition_owner::~partition_owner() {
+  if (rk_) rd_kafka_destroy(rk_);
+}
+
+void partition_owner::on_rebalance(rd_kafka_t*, rd_kafka_resp_err_t err,
+                                   rd_kafka_topic_partition_list_t* parts, void* opaque) {
+  auto* self = static_cast<partition_owner*>(opaque);
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    self->assigned(parts);
+  } else {
+    self->revoked();
+  }
+}
+
+void partition_owner::assigned(rd_kafka_topic_partition_list_t* parts) {
+  partitions_.clear();
+  live_.clear_pending();
+  for (int i = 0; i < parts->cnt; ++i) {
+    auto& tp = parts->elems[i];
+    if (options_.ledger_topic != tp.topic) continue;
+    partition p;
+    if (auto next = state_.meta_i64(ledger_key(tp.partition))) p.next_ledger = *next;
+    std::int64_t lo = 0, hi = 0;
+    auto e = rd_kafka_query_watermark_offsets(rk_, tp.topic, tp.partition, &lo, &hi, 10'000);
+    if (e) throw std::runtime_error(std::string("watermarks: ") + rd_kafka_err2str(e));
+    p.target = hi;
+    std::int64_t from = p.next_ledger == RD_KAFKA_OFFSET_BEGINNING ? lo : p.next_ledger;
+    p.caught_up = from >= hi;
+    if (auto r = state_.meta_i64(reports_key(tp.partition))) p.next_report = *r + 1;
+    partitions_[tp.partition] = p;
+  }
+  spdlog::info("assigned {} ledger partitions", partitions_.size());
+  reassign();
+}
+
+void partition_owner::reassign() {
+  need_reassign_ = false;
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(
+      static_cast<int>(partitions_.size() * 2));
+  bool all = true;
+  for (auto& [n, p] : partitions_) {
+    rd_kafka_topic_partition_list_add(list, options_.ledger_topic.c_str(), n)->offset =
+        p.next_ledger;
+    if (options_.decide_reports && p.caught_up) {
+      rd_kafka_topic_partition_list_add(list, options_.reports_topic.c_str(), n)->offset =
+          p.next_report;
+      p.reports_assigned = true;
+    }
+    all = all && p.caught_up;
+  }
+  auto err = rd_kafka_assign(rk_, list);
+  rd_kafka_topic_partition_list_destroy(list);
+  if (err) throw std::runtime_error(std::string("assign: ") + rd_kafka_err2str(err));
+  counters_.caught_up = all;
+}
+
+void partition_owner::revoked() {
+  flush();
+  live_.clear_pending();
+  partitions_.clear();
+  counters_.caught_up = false;
+  rd_kafka_assign(rk_, nullptr);
+}
+
+void partition_owner::fold_record(const rd_kafka_message_t* m) {
+  auto it = partitions_.find(m->partition);
+  if (it == partitions_.end()) return;
+  auto& p = it->second;
+  if (p.next_ledger != RD_KAFKA_OFFSET_BEGINNING && m->offset < p.next_ledger) return;
+  std::string_view value(static_cast<const char*>(m->payload), m->len);
+  auto ev = decode_event(value);
+  if (!ev) {
+    counters_.fold_skipped.fetch_add(1, std::memory_order_relaxed);
+    state_.add_meta_i64("skipped/" + ev.error().message(), 1);
+    spdlog::warn("ledger {}@{}: skipped record: {}", m->partition, m->offset,
+                 ev.error().message());
+  } else {
+    auto outcome = state_.apply(*ev);
+    if (outcome == fold_outcome::duplicate) {
+      counters_.fold_duplicates.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      counters_.folded.fetch_add(1, std::memory_order_relaxed);
+    }
+    const usage_decided* decided = std::get_if<usage_recorded>(&ev->payload);
+    if (!decided) decided = std::get_if<usage_rejected>(&ev->payload);
+    if (live_.remove_pending(*ev) && decided && decided->report) {
+      auto rp = partitions_.find(decided->report->partition);
+      if (rp != partitions_.end() && rp->second.inflight > 0) --rp->second.inflight;
+    }
+  }
+  p.next_ledger = m->offset + 1;
+  state_.set_meta_i64(ledger_key(m->partition), p.next_ledger);
+  if (!p.caught_up && p.next_ledger >= p.target) {
+    p.caught_up = true;
+    need_reassign_ = true;
+  }
+  ++since_flush_;
+}
+
+void partition_owner::decide_record(const rd_kafka_message_t* m) {
+  auto it = partitions_.find(m->partition);
+  if (it == partitions_.end() || !it->second.reports_assigned) return;
+  auto& p = it->second;
+  if (p.next_report != RD_KAFKA_OFFSET_BEGINNING && m->offset < p.next_report) return;
+  p.next_report = m->offset + 1;
+
+  std::string_view value(static_cast<const char*>(m->payload), m->len);
+  auto report = decode_usage_report(value);
+  decision d;
+  if (report) {
+    if (!report->occurred_at) {
+      rd_kafka_timestamp_type_t type;
+      auto ts = rd_kafka_message_timestamp(m, &type);
+      if (ts >= 0) report->occurred_at = ts;
+    }
+    decide_context ctx;
+    ctx.pricing = &pricing_;
+    ctx.policy = &policy_;
+    ctx.now = wall_clock_ms();
+    ctx.late_grace_ms = options_.late_grace_ms;
+    ctx.future_skew_ms = options_.future_skew_ms;
+    ctx.source = options_.source;
+    d = decide_usage(live_, ctx, *report, report_ref{m->partition, m->offset});
+  } else {
+    d.reason = "bad_report";
+  }
+  switch (d.what) {
+    case verdict::recorded: counters_.reports_recorded.fetch_add(1); break;
+    case verdict::rejected: counters_.reports_rejected.fetch_add(1); break;
+    case verdict::duplicate: counters_.reports_duplicate.fetch_add(1); break;
+    case verdict::invalid: counters_.reports_invalid.fetch_add(1); break;
+  }
+  if (d.events.empty()) {
+    if (d.what == verdict::invalid) state_.add_meta_i64("skipped/report:" + d.reason, 1);
+    // Nothing to wait for: when no earlier decision is in flight, the report is done.
+    if (p.inflight == 0) state_.set_meta_i64(reports_key(m->partition), m->offset);
+    ++since_flush_;
+    return;
+  }
+  ++p.inflight;
+  for (auto& e : d.events) {
+    std::string value_json = encode_event(e);
+    auto type = event_type_name(e.payload);
+    auto time = format_rfc3339(e.time);
+    auto err = out_.produce(options_.ledger_topic, m->partition, event_team(e).str(), value_json,
+                            cloudevent_headers(e.id.str(), type, e.source, time),
+                            [this](const delivery& dr) {
+                              if (dr.err) append_failed_ = true;
+                            });
+    if (err) throw std::runtime_error(std::string("ledger append: ") + rd_kafka_err2str(err));
+    live_.add_pending(e);
+  }
+}
+
+void partition_owner::flush() {
+  auto changes = state_.drain();
+  if (!changes.empty()) {
+    auto s = store_.write(changes);
+    if (!s.ok()) throw std::runtime_error("store write failed: " + s.ToString());
+    counters_.flushes.fetch_add(1, std::memory_order_relaxed);
+  }
+  since_flush_ = 0;
+  last_flush_ = std::chrono::steady_clock::now();
+  // Keep memory bounded: the store holds everything once flushed.
+  state_.evict_clean();
+}
+
+void partition_owner::run(const std::atomic<bool>& stop) {
+  rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(2);
+  rd_kafka_topic_partition_list_add(topics, options_.ledger_topic.c_str(), RD_KAFKA_PARTITION_UA);
+  if (options_.decide_reports) {
+    rd_kafka_topic_partition_list_add(topics, options_.reports_topic.c_str(),
+                                      RD_KAFKA_PARTITION_UA);
+  }
+  auto err = rd_kafka_subscribe(rk_, topics);
+  rd_kafka_topic_partition_list_destroy(topics);
+  if (err) throw std::runtime_error(std::string("subscribe: ") + rd_kafka_err2str(err));
+
+  rd_kafka_queue_t* queue = rd_kafka_queue_get_consumer(rk_);
+  std::vector<rd_kafka_message_t*> batch(2000);
+  while (!stop.load(std::memory_order_relaxed)) {
+    if (append_failed_) throw std::runtime_error("a ledger append failed; restart to re-decide");
+    auto n = rd_kafka_consume_batch_queue(queue, 20, batch.data(), batch.size());
+    for (ssize_t i = 0; i < n; ++i) {
+      rd_kafka_message_t* m = batch[i];
+      if (m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+          spdlog::warn("consumer: {}", rd_kafka_message_errstr(m));
+        }
+      } else if (options_.ledger_topic == rd_kafka_topic_name(m->rkt)) {
+        fold_record(m);
+      } else {
+        decide_record(m);
+      }
+      rd_kafka_message_destroy(m);
+    }
+    if (since_flush_ >= options_.flush_every_events ||
+        (since_flush_ > 0 &&
+         std::chrono::steady_clock::now() - last_flush_ >=
+             std::chrono::milliseconds(options_.flush_every_ms))) {
+      flush();
+    }
+    if (need_reassign_) {
+      flush();
+      reassign();
+    }
+  }
+  rd_kafka_queue_destroy(queue);
+  flush();
+  rd_kafka_consumer_close(rk_);
+  flush();
+}
+
+}  // namespace tally

@@ -1,0 +1,114 @@
+// The partition owner: one consumer-group member that owns partitions of tally.ledger.v1 and
+// the same-numbered partitions of tally.reports.v1 (range assignment co-partitions topics of
+// equal partition counts). It folds the ledger into the store and decides raw reports into the
+// ledger.
+//
+// Operation. On assignment, the ledger partitions start at the offset stored with the state
+// (offset + 1 of the last folded record), and are folded up to the high watermark seen at
+// assignment before the partition's reports are assigned: decisions are only made against a
+// state that includes everything this or an earlier owner appended. A report's decision is
+// appended to the ledger partition of the same number and kept as "pending" in the live view
+// until it is folded back. The report offset is stored with the fold of the decision it caused,
+// so a crash between append and fold re-decides nothing twice (the fold deduplicates by event
+// id) and loses nothing (an unfolded report is read again).
+//
+// Concurrency. run() is the only thread touching the state; the producer's delivery reports
+// only count failures (a failed append stops the owner: restarting re-reads the report).
+//
+// Limitations. One store per node: global totals are exact when one node owns all partitions.
+// Decisions carry epoch 0 until the group generation is exposed (librdkafka 2.0.2 does not).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <librdkafka/rdkafka.h>
+
+#include "producers/producer.h"
+#include "projections/decide.h"
+#include "projections/store.h"
+
+namespace tally {
+
+struct owner_options {
+  std::string brokers;                         // bootstrap servers
+  std::string group_id = "tally";              // consumer group of the nodes
+  std::string instance_id = "tally-1";         // static membership: stable per node
+  std::string ledger_topic = "tally.ledger.v1";
+  std::string reports_topic = "tally.reports.v1";
+  int session_timeout_ms = 10'000;             // a dead node's partitions move after this
+  int flush_every_events = 5'000;              // fold this many records per WriteBatch at most
+  int flush_every_ms = 50;                     // or flush after this long
+  bool decide_reports = true;                  // subscribe to the reports topic too
+  time_ms late_grace_ms = 7 * 86'400'000;      // reports older than this are refused
+  time_ms future_skew_ms = 5 * 60'000;         // reports further ahead are refused
+  std::string source = "tally";                // CloudEvents source of decided events
+};
+
+// Counters for /metrics and `inspect`; written by the owner thread, read anywhere.
+struct owner_counters {
+  std::atomic<std::uint64_t> folded{0};
+  std::atomic<std::uint64_t> fold_duplicates{0};
+  std::atomic<std::uint64_t> fold_skipped{0};  // undecodable ledger records
+  std::atomic<std::uint64_t> reports_recorded{0};
+  std::atomic<std::uint64_t> reports_rejected{0};
+  std::atomic<std::uint64_t> reports_duplicate{0};
+  std::atomic<std::uint64_t> reports_invalid{0};
+  std::atomic<std::uint64_t> flushes{0};
+  std::atomic<bool> caught_up{false};
+};
+
+class partition_owner {
+ public:
+  partition_owner(owner_options options, ledger_store& store, producer& out,
+                  const pricing_table& pricing, const limit_policy& policy);
+  ~partition_owner();
+  partition_owner(const partition_owner&) = delete;
+  partition_owner& operator=(const partition_owner&) = delete;
+
+  // Consumes until `stop` is set, then flushes and leaves the group. Throws std::runtime_error
+  // when it cannot continue (store write failed, a ledger append failed).
+  void run(const std::atomic<bool>& stop);
+
+  const owner_counters& counters() const { return counters_; }
+
+ private:
+  static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                           rd_kafka_topic_partition_list_t* parts, void* opaque);
+  void assigned(rd_kafka_topic_partition_list_t* parts);
+  void revoked();
+  void reassign();
+  void fold_record(const rd_kafka_message_t* m);
+  void decide_record(const rd_kafka_message_t* m);
+  void flush();
+
+  struct partition {
+    std::int64_t next_ledger = RD_KAFKA_OFFSET_BEGINNING;  // next ledger offset to fold
+    std::int64_t target = 0;                               // high watermark at assignment
+    bool caught_up = false;
+    bool reports_assigned = false;
+    std::int64_t next_report = RD_KAFKA_OFFSET_BEGINNING;  // next report offset to decide
+    std::int64_t inflight = 0;  // decided reports whose decision is not folded yet
+  };
+
+  owner_options options_;
+  ledger_store& store_;
+  producer& out_;
+  const pricing_table& pricing_;
+  const limit_policy& policy_;
+  ledger_state state_;
+  live_view live_;
+  owner_counters counters_;
+  rd_kafka_t* rk_ = nullptr;
+  std::map<std::int32_t, partition> partitions_;
+  bool need_reassign_ = false;
+  std::atomic<bool> append_failed_{false};
+  int since_flush_ = 0;
+  std::chrono::steady_clock::time_point last_flush_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace tally

@@ -1,0 +1,124 @@
+#include "producers/producer.h"
+
+#include <stdexcept>
+
+#include <spdlog/spdlog.h>
+
+namespace tally {
+namespace {
+
+void set(rd_kafka_conf_t* conf, const std::string& k, const std::string& v) {
+  char err[512];
+  if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
+    rd_kafka_conf_destroy(conf);
+    throw std::runtime_error("producer config " + k + ": " + err);
+  }
+}
+
+}  // namespace
+
+producer::producer(const producer_options& options) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  set(conf, "bootstrap.servers", options.brokers);
+  set(conf, "client.id", options.client_id);
+  set(conf, "enable.idempotence", "true");
+  set(conf, "acks", "all");
+  set(conf, "linger.ms", std::to_string(options.linger_ms));
+  set(conf, "partitioner", "murmur2_random");
+  set(conf, "socket.nagle.disable", "true");
+  set(conf, "batch.size", "1000000");
+  set(conf, "queue.buffering.max.messages", "1000000");
+  for (auto& [k, v] : options.extra) set(conf, k, v);
+  rd_kafka_conf_set_dr_msg_cb(conf, &producer::on_delivery);
+  rd_kafka_conf_set_opaque(conf, this);
+  char err[512];
+  rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  if (!rk_) throw std::runtime_error(std::string("cannot create producer: ") + err);
+  poller_ = std::thread([this] {
+    while (!stop_.load(std::memory_order_relaxed)) rd_kafka_poll(rk_, 50);
+  });
+}
+
+producer::~producer() {
+  rd_kafka_flush(rk_, 10'000);
+  stop_ = true;
+  poller_.join();
+  // Anything still queued gets its (failed) report before the handle goes.
+  rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  rd_kafka_poll(rk_, 0);
+  rd_kafka_destroy(rk_);
+}
+
+void producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+  auto* self = static_cast<producer*>(opaque);
+  std::unique_ptr<delivery_fn> done(static_cast<delivery_fn*>(m->_private));
+  delivery d{m->err, m->partition, m->offset};
+  if (m->err) {
+    self->failed_.fetch_add(1);
+    spdlog::error("delivery to {} failed: {}", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+  } else {
+    self->delivered_.fetch_add(1);
+  }
+  if (done && *done) (*done)(d);
+}
+
+rd_kafka_resp_err_t producer::produce(std::string_view topic, std::int32_t partition,
+                                      std::string_view key, std::string_view value,
+                                      const header_list& headers, delivery_fn done) {
+  rd_kafka_headers_t* hdrs = nullptr;
+  if (!headers.empty()) {
+    hdrs = rd_kafka_headers_new(headers.size());
+    for (auto& [k, v] : headers) {
+      rd_kafka_header_add(hdrs, k.data(), static_cast<ssize_t>(k.size()), v.data(),
+                          static_cast<ssize_t>(v.size()));
+    }
+  }
+  auto* opaque = done ? new delivery_fn(std::move(done)) : nullptr;
+  std::string topic_name(topic);
+  for (;;) {
+    rd_kafka_resp_err_t err;
+    if (hdrs) {
+      err = rd_kafka_producev(
+          rk_, RD_KAFKA_V_TOPIC(topic_name.c_str()), RD_KAFKA_V_PARTITION(partition),
+          RD_KAFKA_V_KEY(key.data(), key.size()),
+          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+          RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    } else {
+      err = rd_kafka_producev(
+          rk_, RD_KAFKA_V_TOPIC(topic_name.c_str()), RD_KAFKA_V_PARTITION(partition),
+          RD_KAFKA_V_KEY(key.data(), key.size()),
+          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    }
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      // The poll thread drains delivery reports; wait for room.
+      rd_kafka_flush(rk_, 10);
+      continue;
+    }
+    if (err) {
+      // Not enqueued: ownership of headers and opaque stays with us.
+      if (hdrs) rd_kafka_headers_destroy(hdrs);
+      delete opaque;
+    }
+    return err;
+  }
+}
+
+bool producer::flush(int timeout_ms) {
+  return rd_kafka_flush(rk_, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+header_list cloudevent_headers(std::string_view id, std::string_view type, std::string_view source,
+                               std::string_view time) {
+  return {
+      {"ce_specversion", "1.0"},
+      {"ce_id", std::string(id)},
+      {"ce_type", std::string(type)},
+      {"ce_source", std::string(source)},
+      {"ce_time", std::string(time)},
+      {"content-type", "application/cloudevents+json; charset=UTF-8"},
+  };
+}
+
+}  // namespace tally

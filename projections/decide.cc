@@ -1,0 +1,270 @@
+#include "projections/decide.h"
+
+#include "schemas/event_time.h"
+
+namespace tally {
+namespace {
+
+std::string pending_key(const team_id& t, std::string_view id) {
+  std::string k = t.str();
+  k.push_back('/');
+  k.append(id);
+  return k;
+}
+
+// One limit check: a scope's spent amount against its cap.
+struct check {
+  std::string name;  // e.g. "team:acme:day:cost"
+  std::int64_t spent = 0;
+  std::int64_t limit = 0;
+  std::int64_t adding = 0;
+  bool per_run = false;
+};
+
+void add_window_checks(std::vector<check>& out, const std::string& name, const limit_set& l,
+                       const totals& day, const totals& month, const usage_decided& u) {
+  if (l.cost_per_day) {
+    out.push_back({name + ":day:cost", day.cost_nanos, l.cost_per_day->count, u.cost.count});
+  }
+  if (l.cost_per_month) {
+    out.push_back({name + ":month:cost", month.cost_nanos, l.cost_per_month->count,
+                   u.cost.count});
+  }
+  if (l.tokens_per_day) {
+    out.push_back({name + ":day:tokens", day.tokens(), *l.tokens_per_day, u.tokens.total()});
+  }
+  if (l.tokens_per_month) {
+    out.push_back(
+        {name + ":month:tokens", month.tokens(), *l.tokens_per_month, u.tokens.total()});
+  }
+}
+
+}  // namespace
+
+totals live_view::get(const std::string& key) {
+  totals t = state_.get_totals(key);
+  if (auto it = deltas_.find(key); it != deltas_.end()) t += it->second;
+  return t;
+}
+
+bool live_view::seen(const team_id& t, const event_id& id) {
+  return pending_ids_.contains(pending_key(t, id.str())) || state_.seen(t, id);
+}
+
+std::optional<session_status> live_view::status(const team_id& t, const session_id& s) {
+  if (auto it = statuses_.find(pending_key(t, s.str())); it != statuses_.end()) return it->second;
+  if (auto rec = state_.session(t, s)) return rec->status;
+  return std::nullopt;
+}
+
+void live_view::add_pending(const event& e) {
+  const auto& team = event_team(e);
+  pending_ids_.insert(pending_key(team, e.id.str()));
+  if (auto* u = std::get_if<usage_recorded>(&e.payload)) {
+    for_each_total(*u, false, [&](const std::string& k, const totals& d) { deltas_[k] += d; });
+  } else if (auto* r = std::get_if<usage_rejected>(&e.payload)) {
+    for_each_total(*r, true, [&](const std::string& k, const totals& d) { deltas_[k] += d; });
+  } else if (auto* st = std::get_if<session_terminated>(&e.payload)) {
+    statuses_[pending_key(team, st->session.str())] = session_status::terminated;
+  }
+}
+
+bool live_view::remove_pending(const event& e) {
+  const auto& team = event_team(e);
+  if (pending_ids_.erase(pending_key(team, e.id.str())) == 0) return false;
+  auto sub = [&](const std::string& k, const totals& d) {
+    auto it = deltas_.find(k);
+    if (it == deltas_.end()) return;
+    it->second -= d;
+    if (it->second == totals{}) deltas_.erase(it);
+  };
+  if (auto* u = std::get_if<usage_recorded>(&e.payload)) {
+    for_each_total(*u, false, sub);
+  } else if (auto* r = std::get_if<usage_rejected>(&e.payload)) {
+    for_each_total(*r, true, sub);
+  } else if (auto* st = std::get_if<session_terminated>(&e.payload)) {
+    statuses_.erase(pending_key(team, st->session.str()));
+  }
+  return true;
+}
+
+void live_view::clear_pending() {
+  deltas_.clear();
+  pending_ids_.clear();
+  statuses_.clear();
+}
+
+limit_set effective_global_limits(ledger_state& s, const limit_policy& p) {
+  if (auto l = s.limits("g")) return *l;
+  return p.global;
+}
+
+limit_set effective_team_limits(ledger_state& s, const limit_policy& p, const team_id& t) {
+  if (auto l = s.limits("t/" + t.str())) return *l;
+  if (auto it = p.teams.find(t.str()); it != p.teams.end()) return it->second;
+  return p.team_default;
+}
+
+limit_set effective_agent_limits(ledger_state& s, const limit_policy& p, const agent_id& a) {
+  if (auto l = s.limits("a/" + a.str())) return *l;
+  if (auto it = p.agents.find(a.str()); it != p.agents.end()) return it->second;
+  return p.agent_default;
+}
+
+decision decide_usage(live_view& live, const decide_context& ctx, const usage_report& r,
+                      std::optional<report_ref> ref) {
+  decision d;
+  event_id id = !r.id.empty() ? r.id
+                : ref ? event_id{"r-" + std::to_string(ref->partition) + "-" +
+                                 std::to_string(ref->offset)}
+                      : event_id{};
+  if (id.empty() || r.team.empty()) {
+    d.reason = "no_identity";
+    return d;
+  }
+  const time_ms at = r.occurred_at.value_or(ctx.now);
+  if (at > ctx.now + ctx.future_skew_ms) {
+    d.reason = "future";
+    return d;
+  }
+  if (at < ctx.now - ctx.late_grace_ms) {
+    d.reason = "too_late";
+    return d;
+  }
+  if (live.seen(r.team, id)) {
+    d.what = verdict::duplicate;
+    d.reason = "duplicate";
+    return d;
+  }
+
+  ledger_state& state = live.state();
+  auto team = state.team(r.team);
+  const date::time_zone* zone = find_zone(team ? team->timezone : "UTC");
+  if (!zone) zone = find_zone("UTC");
+
+  usage_decided u;
+  u.team = r.team;
+  u.agent = r.agent;
+  u.session = r.session;
+  u.task = r.task;
+  u.model = r.model;
+  u.effort = r.effort;
+  u.tokens = r.tokens;
+  u.occurred_at = at;
+  auto p = periods_of(at, zone);
+  u.day = std::move(p.day);
+  u.month = std::move(p.month);
+  u.epoch = ctx.epoch;
+  u.report = ref;
+  if (r.cost) {
+    u.cost = *r.cost;
+    u.source = cost_source::reported;
+  } else if (auto priced = ctx.pricing ? ctx.pricing->price(r.model, r.tokens, at) : std::nullopt) {
+    u.cost = priced->cost;
+    u.source = cost_source::computed;
+    u.price_version = priced->version;
+  } else {
+    u.cost = nanos{0};
+    u.source = cost_source::unpriced;
+  }
+  if (ctx.pricing && u.source == cost_source::reported) {
+    if (auto* v = ctx.pricing->version_at(at)) u.price_version = v->id;
+  }
+
+  // Every enclosing scope's limits.
+  static const limit_policy no_policy;
+  const limit_policy& policy = ctx.policy ? *ctx.policy : no_policy;
+  std::vector<check> checks;
+  auto day_month = [&](const std::string& scope) {
+    return std::pair{live.get(totals_key(scope, window_day, u.day)),
+                     live.get(totals_key(scope, window_month, u.month))};
+  };
+  {
+    auto [day, month] = day_month("g");
+    add_window_checks(checks, "global", effective_global_limits(state, policy), day, month, u);
+  }
+  {
+    auto [day, month] = day_month(scope_team(u.team));
+    add_window_checks(checks, "team:" + u.team.str(), effective_team_limits(state, policy, u.team),
+                      day, month, u);
+  }
+  limit_set agent_limits;
+  if (!u.agent.empty()) {
+    agent_limits = effective_agent_limits(state, policy, u.agent);
+    auto [day, month] = day_month(scope_agent(u.team, u.agent));
+    add_window_checks(checks, "agent:" + u.agent.str(), agent_limits, day, month, u);
+  }
+  if (!u.task.empty()) {
+    if (auto task = state.task(u.team, u.task); task && task->budget) {
+      auto spent = live.get(totals_key(scope_task(u.team, u.task), window_lifetime, "-"));
+      checks.push_back(
+          {"task:" + u.task.str() + ":lifetime:cost", spent.cost_nanos, task->budget->count,
+           u.cost.count});
+    }
+  }
+  if (!u.session.empty()) {
+    auto spent = live.get(totals_key(scope_session(u.team, u.session), window_lifetime, "-"));
+    if (agent_limits.cost_per_run) {
+      checks.push_back({"session:" + u.session.str() + ":run:cost", spent.cost_nanos,
+                        agent_limits.cost_per_run->count, u.cost.count, true});
+    }
+    if (agent_limits.tokens_per_run) {
+      checks.push_back({"session:" + u.session.str() + ":run:tokens", spent.tokens(),
+                        *agent_limits.tokens_per_run, u.tokens.total(), true});
+    }
+  }
+
+  event e;
+  e.id = id;
+  e.time = at;
+  e.source = ctx.source;
+
+  // Refused: the session is over, or a hard limit was already reached before this report.
+  std::string refusal;
+  if (!u.session.empty()) {
+    auto st = live.status(u.team, u.session);
+    if (st && *st != session_status::active && *st != session_status::queued) {
+      refusal = "session_" + std::string(to_string(*st));
+    }
+  }
+  for (auto& c : checks) {
+    if (refusal.empty() && c.spent >= c.limit) refusal = "limit_reached:" + c.name;
+  }
+  if (!refusal.empty()) {
+    u.over_budget = true;
+    u.stop = true;
+    u.reason = refusal;
+    d.what = verdict::rejected;
+    d.reason = refusal;
+    e.payload = usage_rejected{u};
+    d.events.push_back(std::move(e));
+    return d;
+  }
+
+  // Recorded; the report that crosses a limit is accepted and told to stop.
+  bool terminate = false;
+  for (auto& c : checks) {
+    if (c.spent + c.adding >= c.limit) {
+      if (!u.over_budget) u.reason = "crossed:" + c.name;
+      u.over_budget = true;
+      u.stop = true;
+      terminate = terminate || c.per_run;
+    }
+  }
+  d.what = verdict::recorded;
+  d.reason = u.reason;
+  std::string reason = u.reason;
+  e.payload = usage_recorded{u};
+  d.events.push_back(std::move(e));
+  if (terminate) {
+    event t;
+    t.id = event_id{"terminated-" + u.session.str()};
+    t.time = at;
+    t.source = ctx.source;
+    t.payload = session_terminated{u.team, u.session, reason};
+    d.events.push_back(std::move(t));
+  }
+  return d;
+}
+
+}  // namespace tally

@@ -1,0 +1,83 @@
+// The decision on a usage report: record it, record it and tell the agent to stop, or refuse
+// it, as DESIGN.md section 2 says. A pure function of the live state (projected state plus the
+// events decided but not yet folded), the limits and the report; the time of the decision is
+// an input, not a clock read, so tests and replays are exact.
+// Thread-safety: none; called by the owner of the team's partition only.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "projections/ledger_state.h"
+#include "schemas/events.h"
+#include "schemas/pricing.h"
+
+namespace tally {
+
+// Limits from configuration; a LimitsSet event for a scope replaces them for that scope.
+struct limit_policy {
+  limit_set global;
+  limit_set team_default;
+  limit_set agent_default;
+  std::map<std::string, limit_set> teams;
+  std::map<std::string, limit_set> agents;
+};
+
+// Projected state plus decided-but-not-yet-folded events.
+class live_view {
+ public:
+  explicit live_view(ledger_state& state) : state_(state) {}
+
+  ledger_state& state() { return state_; }
+  totals get(const std::string& key);
+  bool seen(const team_id& t, const event_id& id);
+  std::optional<session_status> status(const team_id& t, const session_id& s);
+
+  // An event was decided and handed to the producer.
+  void add_pending(const event& e);
+  // The event was folded (or will never be): its effect now lives in the state, or nowhere.
+  // True when it was pending.
+  bool remove_pending(const event& e);
+  std::size_t pending() const { return pending_ids_.size(); }
+  void clear_pending();
+
+ private:
+  ledger_state& state_;
+  std::unordered_map<std::string, totals> deltas_;
+  std::unordered_set<std::string> pending_ids_;
+  std::unordered_map<std::string, session_status> statuses_;
+};
+
+struct decide_context {
+  const pricing_table* pricing = nullptr;
+  const limit_policy* policy = nullptr;
+  time_ms now = 0;                         // when the decision is made
+  time_ms late_grace_ms = 7 * 86'400'000;  // older reports are refused
+  time_ms future_skew_ms = 5 * 60'000;     // reports further ahead are refused
+  std::int64_t epoch = 0;                  // the owner's epoch for the partition
+  std::string source = "tally";
+};
+
+enum class verdict { recorded, rejected, duplicate, invalid };
+
+struct decision {
+  verdict what = verdict::invalid;
+  std::string reason;         // machine-readable: "future", "too_late", "limit_reached:..."
+  std::vector<event> events;  // to append to the ledger, in order
+};
+
+// Decides a report. Its identity is r.id, or "r-<partition>-<offset>" when it came from the
+// reports topic without one.
+decision decide_usage(live_view& live, const decide_context& ctx, const usage_report& r,
+                      std::optional<report_ref> ref);
+
+// The limits in force for a team and for an agent (events first, then configuration).
+limit_set effective_global_limits(ledger_state& s, const limit_policy& p);
+limit_set effective_team_limits(ledger_state& s, const limit_policy& p, const team_id& t);
+limit_set effective_agent_limits(ledger_state& s, const limit_policy& p, const agent_id& a);
+
+}  // namespace tally

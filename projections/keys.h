@@ -1,0 +1,72 @@
+// The store layout: every RocksDB key Tally writes, as a grammar, and the fixed-width value
+// of a totals row. One place to read the whole layout.
+//
+//   column family "totals":
+//     key    := scope '/' window '/' period
+//     scope  := 'g'                         everything
+//             | 'gm/' model                 one model, all teams
+//             | 't/' team                   one team
+//             | 'a/' team '/' agent         team x agent (agent ids are unique in the org)
+//             | 'm/' team '/' model         team x model
+//             | 'e/' team '/' effort        team x effort level
+//             | 'k/' team '/' task          one task (lifetime window only)
+//             | 's/' team '/' session       one session (lifetime window only)
+//     window := 'd' | 'm' | 'l'             day, month, lifetime
+//     period := YYYY-MM-DD | YYYY-MM | '-'
+//     value  := 9 x int64 little-endian     see `totals` below
+//   column family "entities":
+//     key := 'team/' team | 'agent/' agent | 'task/' team '/' task | 'session/' team '/' session
+//          | 'limits/' ('g' | 't/' team | 'a/' agent)
+//     value := JSON object (fields in a fixed order)
+//   column family "dedup":   key := team '/' event_id          value := day YYYY-MM-DD
+//   column family "outbox":  key := 20-digit sequence           value := CloudEvent JSON
+//   column family "meta":    key := 'ledger/' partition         value := next offset (int64 LE)
+//                            key := 'reports/' partition        value := last decided offset
+//                            key := 'skipped/' reason           value := count (int64 LE)
+// Free-text components (model, effort) escape '%' and '/' as %25 and %2F; ids never hold them.
+// Thread-safety: pure functions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace tally {
+
+// Counters of one (scope, window, period). do not reorder: on-disk format.
+struct totals {
+  std::int64_t cost_nanos = 0;
+  std::int64_t rejected_cost_nanos = 0;
+  std::int64_t input_tokens = 0;
+  std::int64_t output_tokens = 0;
+  std::int64_t cache_creation_tokens = 0;
+  std::int64_t cache_read_tokens = 0;
+  std::int64_t events = 0;
+  std::int64_t rejected_events = 0;
+  std::int64_t unpriced_events = 0;
+
+  std::int64_t tokens() const {
+    return input_tokens + output_tokens + cache_creation_tokens + cache_read_tokens;
+  }
+  totals& operator+=(const totals& o);
+  totals& operator-=(const totals& o);
+  friend bool operator==(const totals&, const totals&) = default;
+};
+
+inline constexpr std::size_t totals_encoded_size = 9 * 8;
+std::string encode_totals(const totals& t);
+bool decode_totals(std::string_view bytes, totals& out);
+
+std::string encode_i64(std::int64_t v);
+bool decode_i64(std::string_view bytes, std::int64_t& out);
+
+// Escapes '%' and '/' in a free-text key component.
+std::string escape_component(std::string_view s);
+
+// Builders for the totals keys.
+inline constexpr char window_day = 'd';
+inline constexpr char window_month = 'm';
+inline constexpr char window_lifetime = 'l';
+std::string totals_key(std::string_view scope, char window, std::string_view period);
+
+}  // namespace tally

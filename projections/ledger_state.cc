@@ -1,0 +1,401 @@
+#include "projections/ledger_state.h"
+
+#include <algorithm>
+
+#include <boost/json.hpp>
+
+namespace tally {
+namespace json = boost::json;
+
+namespace {
+
+template <class... Ts>
+struct overloaded : Ts... {
+  using Ts::operator()...;
+};
+
+std::string str_of(const json::object& o, std::string_view k) {
+  auto* v = o.if_contains(k);
+  return v && v->is_string() ? std::string(v->get_string()) : std::string();
+}
+
+std::int64_t int_of(const json::object& o, std::string_view k) {
+  auto* v = o.if_contains(k);
+  return v && v->is_int64() ? v->get_int64() : 0;
+}
+
+std::optional<json::object> parse_object(const std::string& s) {
+  boost::system::error_code ec;
+  auto v = json::parse(s, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  return std::move(v.get_object());
+}
+
+std::string day_of_utc(time_ms t) { return format_rfc3339(t).substr(0, 10); }
+
+void put_opt(json::object& o, const char* k, const std::optional<nanos>& v) {
+  if (v) o[k] = v->count;
+}
+void put_opt(json::object& o, const char* k, const std::optional<std::int64_t>& v) {
+  if (v) o[k] = *v;
+}
+void get_opt(const json::object& o, const char* k, std::optional<nanos>& v) {
+  if (auto* x = o.if_contains(k); x && x->is_int64()) v = nanos{x->get_int64()};
+}
+void get_opt(const json::object& o, const char* k, std::optional<std::int64_t>& v) {
+  if (auto* x = o.if_contains(k); x && x->is_int64()) v = x->get_int64();
+}
+
+std::string encode_limits(const limit_set& l) {
+  json::object o;
+  put_opt(o, "cost_per_day_nanos", l.cost_per_day);
+  put_opt(o, "cost_per_month_nanos", l.cost_per_month);
+  put_opt(o, "cost_per_run_nanos", l.cost_per_run);
+  put_opt(o, "tokens_per_day", l.tokens_per_day);
+  put_opt(o, "tokens_per_month", l.tokens_per_month);
+  put_opt(o, "tokens_per_run", l.tokens_per_run);
+  put_opt(o, "max_concurrent_sessions", l.max_concurrent_sessions);
+  return json::serialize(o);
+}
+
+std::string encode_session(const session_record& s) {
+  json::object o;
+  o["agent_id"] = s.agent.str();
+  o["task_id"] = s.task.str();
+  o["model"] = s.model;
+  o["effort"] = s.effort;
+  o["status"] = to_string(s.status);
+  o["opened_at"] = s.opened_at;
+  o["ended_at"] = s.ended_at;
+  o["reason"] = s.reason;
+  return json::serialize(o);
+}
+
+session_status status_of(std::string_view s) {
+  for (auto st : {session_status::active, session_status::queued, session_status::completed,
+                  session_status::failed, session_status::terminated}) {
+    if (to_string(st) == s) return st;
+  }
+  return session_status::active;
+}
+
+}  // namespace
+
+std::string scope_team(const team_id& t) { return "t/" + t.str(); }
+std::string scope_agent(const team_id& t, const agent_id& a) {
+  return "a/" + t.str() + "/" + a.str();
+}
+std::string scope_task(const team_id& t, const task_id& k) {
+  return "k/" + t.str() + "/" + k.str();
+}
+std::string scope_session(const team_id& t, const session_id& s) {
+  return "s/" + t.str() + "/" + s.str();
+}
+
+void for_each_total(const usage_decided& u, bool rejected,
+                    const std::function<void(const std::string&, const totals&)>& f) {
+  totals d;
+  if (rejected) {
+    d.rejected_cost_nanos = u.cost.count;
+    d.rejected_events = 1;
+  } else {
+    d.cost_nanos = u.cost.count;
+    d.input_tokens = u.tokens.input;
+    d.output_tokens = u.tokens.output;
+    d.cache_creation_tokens = u.tokens.cache_creation;
+    d.cache_read_tokens = u.tokens.cache_read;
+    d.events = 1;
+    d.unpriced_events = u.source == cost_source::unpriced ? 1 : 0;
+  }
+  const std::string model = escape_component(u.model);
+  const std::string team = u.team.str();
+  auto both = [&](const std::string& scope) {
+    f(totals_key(scope, window_day, u.day), d);
+    f(totals_key(scope, window_month, u.month), d);
+  };
+  both("g");
+  both("gm/" + model);
+  both("t/" + team);
+  if (!u.agent.empty()) both("a/" + team + "/" + u.agent.str());
+  both("m/" + team + "/" + model);
+  if (!u.effort.empty()) both("e/" + team + "/" + escape_component(u.effort));
+  if (!u.task.empty()) f(totals_key(scope_task(u.team, u.task), window_lifetime, "-"), d);
+  if (!u.session.empty()) {
+    f(totals_key(scope_session(u.team, u.session), window_lifetime, "-"), d);
+  }
+}
+
+ledger_state::totals_entry& ledger_state::load_totals(std::string_view key) {
+  auto it = totals_.find(key);
+  if (it != totals_.end()) return it->second;
+  totals_entry e;
+  if (source_) {
+    if (auto v = source_->get(column::totals, key)) decode_totals(*v, e.value);
+  }
+  return totals_.emplace(std::string(key), e).first->second;
+}
+
+const totals& ledger_state::get_totals(std::string_view key) { return load_totals(key).value; }
+
+void ledger_state::add_totals(std::string_view key, const totals& delta) {
+  auto& e = load_totals(key);
+  e.value += delta;
+  if (!e.dirty) {
+    e.dirty = true;
+    dirty_totals_.emplace_back(key);
+  }
+}
+
+ledger_state::row& ledger_state::load(column cf, std::string_view key) {
+  auto& m = rows_[static_cast<int>(cf)];
+  auto it = m.find(key);
+  if (it != m.end()) return it->second;
+  row r;
+  if (source_) {
+    if (auto v = source_->get(cf, key)) {
+      r.value = std::move(*v);
+      r.present = true;
+    }
+  }
+  return m.emplace(std::string(key), std::move(r)).first->second;
+}
+
+void ledger_state::put(column cf, std::string_view key, std::string value) {
+  auto& r = load(cf, key);
+  r.value = std::move(value);
+  r.present = true;
+  if (!r.dirty) {
+    r.dirty = true;
+    dirty_rows_[static_cast<int>(cf)].emplace_back(key);
+  }
+}
+
+std::optional<team_record> ledger_state::team(const team_id& t) {
+  auto& r = load(column::entities, "team/" + t.str());
+  if (!r.present) return std::nullopt;
+  auto o = parse_object(r.value);
+  if (!o) return std::nullopt;
+  return team_record{str_of(*o, "name"), str_of(*o, "timezone")};
+}
+
+std::optional<agent_record> ledger_state::agent(const agent_id& a) {
+  auto& r = load(column::entities, "agent/" + a.str());
+  if (!r.present) return std::nullopt;
+  auto o = parse_object(r.value);
+  if (!o) return std::nullopt;
+  return agent_record{team_id{str_of(*o, "team_id")}, str_of(*o, "name"), str_of(*o, "type")};
+}
+
+std::optional<task_record> ledger_state::task(const team_id& t, const task_id& k) {
+  auto& r = load(column::entities, "task/" + t.str() + "/" + k.str());
+  if (!r.present) return std::nullopt;
+  auto o = parse_object(r.value);
+  if (!o) return std::nullopt;
+  task_record rec{str_of(*o, "title"), str_of(*o, "priority"), str_of(*o, "task_type"), {}, {}};
+  if (auto* tags = o->if_contains("tags"); tags && tags->is_array()) {
+    for (auto& tag : tags->get_array()) {
+      if (tag.is_string()) rec.tags.emplace_back(tag.get_string());
+    }
+  }
+  get_opt(*o, "budget_nanos", rec.budget);
+  return rec;
+}
+
+std::optional<session_record> ledger_state::session(const team_id& t, const session_id& s) {
+  auto& r = load(column::entities, "session/" + t.str() + "/" + s.str());
+  if (!r.present) return std::nullopt;
+  auto o = parse_object(r.value);
+  if (!o) return std::nullopt;
+  session_record rec;
+  rec.agent = agent_id{str_of(*o, "agent_id")};
+  rec.task = task_id{str_of(*o, "task_id")};
+  rec.model = str_of(*o, "model");
+  rec.effort = str_of(*o, "effort");
+  rec.status = status_of(str_of(*o, "status"));
+  rec.opened_at = int_of(*o, "opened_at");
+  rec.ended_at = int_of(*o, "ended_at");
+  rec.reason = str_of(*o, "reason");
+  return rec;
+}
+
+std::optional<limit_set> ledger_state::limits(std::string_view scope_key) {
+  auto& r = load(column::entities, "limits/" + std::string(scope_key));
+  if (!r.present) return std::nullopt;
+  auto o = parse_object(r.value);
+  if (!o) return std::nullopt;
+  limit_set l;
+  get_opt(*o, "cost_per_day_nanos", l.cost_per_day);
+  get_opt(*o, "cost_per_month_nanos", l.cost_per_month);
+  get_opt(*o, "cost_per_run_nanos", l.cost_per_run);
+  get_opt(*o, "tokens_per_day", l.tokens_per_day);
+  get_opt(*o, "tokens_per_month", l.tokens_per_month);
+  get_opt(*o, "tokens_per_run", l.tokens_per_run);
+  get_opt(*o, "max_concurrent_sessions", l.max_concurrent_sessions);
+  return l;
+}
+
+bool ledger_state::seen(const team_id& t, const event_id& id) {
+  std::string key;
+  key.reserve(t.str().size() + id.str().size() + 1);
+  key.append(t.str()).push_back('/');
+  key.append(id.str());
+  return load(column::dedup, key).present;
+}
+
+std::optional<std::int64_t> ledger_state::meta_i64(std::string_view key) {
+  auto& r = load(column::meta, key);
+  std::int64_t v;
+  if (!r.present || !decode_i64(r.value, v)) return std::nullopt;
+  return v;
+}
+
+void ledger_state::set_meta_i64(std::string_view key, std::int64_t v) {
+  put(column::meta, key, encode_i64(v));
+}
+
+void ledger_state::add_meta_i64(std::string_view key, std::int64_t delta) {
+  set_meta_i64(key, meta_i64(key).value_or(0) + delta);
+}
+
+fold_outcome ledger_state::apply(const event& e) {
+  const team_id& team = event_team(e);
+  // The report a decision came from is done whether or not the decision is a duplicate.
+  const usage_decided* decided = std::get_if<usage_recorded>(&e.payload);
+  if (!decided) decided = std::get_if<usage_rejected>(&e.payload);
+  if (decided && decided->report) {
+    auto key = "reports/" + std::to_string(decided->report->partition);
+    if (meta_i64(key).value_or(-1) < decided->report->offset) {
+      set_meta_i64(key, decided->report->offset);
+    }
+  }
+  if (seen(team, e.id)) return fold_outcome::duplicate;
+
+  std::string marker_day;
+  std::visit(
+      overloaded{
+          [&](const team_created& p) {
+            json::object o;
+            o["name"] = p.name;
+            o["timezone"] = p.timezone;
+            put(column::entities, "team/" + p.team.str(), json::serialize(o));
+          },
+          [&](const agent_registered& p) {
+            json::object o;
+            o["team_id"] = p.team.str();
+            o["name"] = p.name;
+            o["type"] = p.type;
+            put(column::entities, "agent/" + p.agent.str(), json::serialize(o));
+          },
+          [&](const task_created& p) {
+            json::object o;
+            o["title"] = p.title;
+            o["priority"] = p.priority;
+            o["task_type"] = p.task_type;
+            json::array tags;
+            for (auto& t : p.tags) tags.emplace_back(t);
+            o["tags"] = std::move(tags);
+            if (p.budget) o["budget_nanos"] = p.budget->count;
+            put(column::entities, "task/" + p.team.str() + "/" + p.task.str(),
+                json::serialize(o));
+          },
+          [&](const limits_set& p) {
+            std::string scope = p.scope == limit_scope::global ? "g"
+                                : p.scope == limit_scope::team ? "t/" + p.scope_id
+                                                               : "a/" + p.scope_id;
+            put(column::entities, "limits/" + scope, encode_limits(p.limits));
+          },
+          [&](const session_opened& p) {
+            session_record s;
+            if (auto old = session(p.team, p.session)) s = *old;
+            s.agent = p.agent;
+            s.task = p.task;
+            s.model = p.model;
+            s.effort = p.effort;
+            s.opened_at = e.time;
+            put(column::entities, "session/" + p.team.str() + "/" + p.session.str(),
+                encode_session(s));
+          },
+          [&](const session_ended& p) {
+            auto s = session(p.team, p.session).value_or(session_record{});
+            if (s.status == session_status::active || s.status == session_status::queued) {
+              s.status = p.status;
+              s.ended_at = e.time;
+              put(column::entities, "session/" + p.team.str() + "/" + p.session.str(),
+                  encode_session(s));
+            }
+          },
+          [&](const session_terminated& p) {
+            auto s = session(p.team, p.session).value_or(session_record{});
+            if (s.status == session_status::active || s.status == session_status::queued) {
+              s.status = session_status::terminated;
+              s.ended_at = e.time;
+              s.reason = p.reason;
+              put(column::entities, "session/" + p.team.str() + "/" + p.session.str(),
+                  encode_session(s));
+            }
+          },
+          [&](const usage_decided& p) {
+            bool rejected = std::holds_alternative<usage_rejected>(e.payload);
+            for_each_total(p, rejected,
+                           [&](const std::string& k, const totals& d) { add_totals(k, d); });
+            if (!p.session.empty() && !session(p.team, p.session)) {
+              // Usage on a session nobody opened explicitly opens it implicitly.
+              session_record s;
+              s.agent = p.agent;
+              s.task = p.task;
+              s.model = p.model;
+              s.effort = p.effort;
+              s.opened_at = p.occurred_at;
+              put(column::entities, "session/" + p.team.str() + "/" + p.session.str(),
+                  encode_session(s));
+            }
+            if (!p.agent.empty() && !agent(p.agent)) {
+              json::object o;
+              o["team_id"] = p.team.str();
+              o["name"] = p.agent.str();
+              o["type"] = "";
+              put(column::entities, "agent/" + p.agent.str(), json::serialize(o));
+            }
+            marker_day = p.day;
+          },
+      },
+      e.payload);
+  if (marker_day.empty()) marker_day = day_of_utc(e.time);
+  put(column::dedup, team.str() + "/" + e.id.str(), marker_day);
+  return fold_outcome::applied;
+}
+
+std::vector<ledger_state::change> ledger_state::drain() {
+  std::vector<change> out;
+  std::sort(dirty_totals_.begin(), dirty_totals_.end());
+  for (auto& k : dirty_totals_) {
+    auto& e = totals_.find(k)->second;
+    e.dirty = false;
+    out.push_back({column::totals, k, encode_totals(e.value)});
+  }
+  dirty_totals_.clear();
+  for (int c = 0; c < column_count; ++c) {
+    auto& keys = dirty_rows_[c];
+    std::sort(keys.begin(), keys.end());
+    for (auto& k : keys) {
+      auto& r = rows_[c].find(k)->second;
+      r.dirty = false;
+      out.push_back({static_cast<column>(c), k, r.value});
+    }
+    keys.clear();
+  }
+  return out;
+}
+
+std::size_t ledger_state::dirty_count() const {
+  std::size_t n = dirty_totals_.size();
+  for (auto& v : dirty_rows_) n += v.size();
+  return n;
+}
+
+void ledger_state::evict_clean() {
+  std::erase_if(totals_, [](const auto& kv) { return !kv.second.dirty; });
+  for (auto& m : rows_) std::erase_if(m, [](const auto& kv) { return !kv.second.dirty; });
+}
+
+}  // namespace tally

@@ -1,0 +1,144 @@
+// The projected state of the ledger and the pure fold `apply(state, event)`.
+// The state is an in-memory cache over a `state_source` (the RocksDB store in production,
+// nothing in tests): reads that miss are loaded from the source, writes are kept dirty until
+// the store drains them into one WriteBatch. The fold does no I/O of its own and reads no clock:
+// time comes from the event.
+// Thread-safety: none; one owner thread per state.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "projections/keys.h"
+#include "schemas/events.h"
+
+namespace tally {
+
+// do not renumber: on-disk format (index of the column family after "default").
+enum class column : std::uint8_t { totals = 0, entities = 1, dedup = 2, outbox = 3, meta = 4 };
+
+// Where cache misses are read from.
+class state_source {
+ public:
+  virtual ~state_source() = default;
+  virtual std::optional<std::string> get(column cf, std::string_view key) = 0;
+};
+
+struct team_record {
+  std::string name;
+  std::string timezone = "UTC";
+};
+struct agent_record {
+  team_id team;
+  std::string name;
+  std::string type;
+};
+struct task_record {
+  std::string title;
+  std::string priority;
+  std::string task_type;
+  std::vector<std::string> tags;
+  std::optional<nanos> budget;
+};
+struct session_record {
+  agent_id agent;
+  task_id task;
+  std::string model;
+  std::string effort;
+  session_status status = session_status::active;
+  time_ms opened_at = 0;
+  time_ms ended_at = 0;
+  std::string reason;
+};
+
+// The result of folding one event.
+enum class fold_outcome { applied, duplicate };
+
+struct string_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept {
+    return std::hash<std::string_view>{}(s);
+  }
+};
+
+class ledger_state {
+ public:
+  explicit ledger_state(state_source* source = nullptr) : source_(source) {}
+
+  // Totals of one key (zero when never written).
+  const totals& get_totals(std::string_view key);
+  void add_totals(std::string_view key, const totals& delta);
+
+  std::optional<team_record> team(const team_id& t);
+  std::optional<agent_record> agent(const agent_id& a);
+  std::optional<task_record> task(const team_id& t, const task_id& k);
+  std::optional<session_record> session(const team_id& t, const session_id& s);
+  // Limits set by LimitsSet events: scope key 'g' | 't/' team | 'a/' agent.
+  std::optional<limit_set> limits(std::string_view scope_key);
+
+  bool seen(const team_id& t, const event_id& id);
+
+  // The fold. Duplicates (same team and event id) change nothing but are reported.
+  fold_outcome apply(const event& e);
+
+  // Offsets kept with the state (meta column): next ledger offset per partition, and the last
+  // report offset whose decision has been folded.
+  std::optional<std::int64_t> meta_i64(std::string_view key);
+  void set_meta_i64(std::string_view key, std::int64_t v);
+  void add_meta_i64(std::string_view key, std::int64_t delta);
+
+  // Changes since the last drain, in key order per column (deterministic batches).
+  struct change {
+    column cf;
+    std::string key;
+    std::string value;
+  };
+  std::vector<change> drain();
+  std::size_t dirty_count() const;
+
+  // Drops cached rows that have no pending change, to bound memory.
+  void evict_clean();
+
+ private:
+  struct totals_entry {
+    totals value;
+    bool dirty = false;
+  };
+  struct row {
+    std::string value;  // encoded
+    bool present = false;
+    bool dirty = false;
+  };
+  using totals_map = std::unordered_map<std::string, totals_entry, string_hash, std::equal_to<>>;
+  using row_map = std::unordered_map<std::string, row, string_hash, std::equal_to<>>;
+  static constexpr int column_count = 5;
+
+  totals_entry& load_totals(std::string_view key);
+  row& load(column cf, std::string_view key);
+  void put(column cf, std::string_view key, std::string value);
+
+  state_source* source_;
+  totals_map totals_;
+  std::vector<std::string> dirty_totals_;
+  row_map rows_[column_count];
+  std::vector<std::string> dirty_rows_[column_count];
+};
+
+// Calls f(key, delta) for every totals row a decided usage event changes.
+void for_each_total(const usage_decided& u, bool rejected,
+                    const std::function<void(const std::string&, const totals&)>& f);
+
+// The scope prefixes used in totals keys.
+std::string scope_team(const team_id& t);
+std::string scope_agent(const team_id& t, const agent_id& a);
+std::string scope_task(const team_id& t, const task_id& k);
+std::string scope_session(const team_id& t, const session_id& s);
+
+}  // namespace tally

@@ -1,0 +1,103 @@
+#include "projections/store.h"
+
+#include <stdexcept>
+
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+namespace tally {
+namespace {
+
+constexpr column all_columns[] = {column::totals, column::entities, column::dedup, column::outbox,
+                                  column::meta};
+
+}  // namespace
+
+std::string_view column_name(column cf) {
+  switch (cf) {
+    case column::totals: return "totals";
+    case column::entities: return "entities";
+    case column::dedup: return "dedup";
+    case column::outbox: return "outbox";
+    case column::meta: return "meta";
+  }
+  return "?";
+}
+
+ledger_store::ledger_store(store_options options) : options_(std::move(options)) { open(); }
+
+ledger_store::~ledger_store() { close(); }
+
+void ledger_store::open() {
+  rocksdb::Options db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.IncreaseParallelism(2);
+
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  rocksdb::ColumnFamilyOptions cf_options;
+  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options);
+  for (auto c : all_columns) cfs.emplace_back(std::string(column_name(c)), cf_options);
+  rocksdb::DB* db = nullptr;
+  auto s = options_.read_only
+               ? rocksdb::DB::OpenForReadOnly(db_options, options_.path, cfs, &handles_, &db)
+               : rocksdb::DB::Open(db_options, options_.path, cfs, &handles_, &db);
+  if (!s.ok()) throw std::runtime_error("cannot open store " + options_.path + ": " + s.ToString());
+  db_.reset(db);
+}
+
+void ledger_store::close() {
+  for (auto* h : handles_) {
+    if (h) db_->DestroyColumnFamilyHandle(h);
+  }
+  handles_.clear();
+  db_.reset();
+}
+
+std::optional<std::string> ledger_store::get(column cf, std::string_view key) {
+  std::string value;
+  auto s = db_->Get(rocksdb::ReadOptions(), handles_[static_cast<int>(cf) + 1],
+                    rocksdb::Slice(key.data(), key.size()), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) throw std::runtime_error("store read failed: " + s.ToString());
+  return value;
+}
+
+rocksdb::Status ledger_store::write(const std::vector<ledger_state::change>& changes) {
+  rocksdb::WriteBatch batch;
+  for (auto& c : changes) {
+    batch.Put(handles_[static_cast<int>(c.cf) + 1], c.key, c.value);
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync_writes;
+  return db_->Write(wo, &batch);
+}
+
+void ledger_store::for_each(column cf, std::string_view prefix,
+                            const std::function<void(std::string_view, std::string_view)>& f) const {
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), handles_[static_cast<int>(cf) + 1]));
+  rocksdb::Slice p(prefix.data(), prefix.size());
+  for (it->Seek(p); it->Valid() && it->key().starts_with(p); it->Next()) {
+    f(it->key().ToStringView(), it->value().ToStringView());
+  }
+}
+
+void ledger_store::wipe() {
+  for (auto c : all_columns) {
+    auto*& h = handles_[static_cast<int>(c) + 1];
+    auto s = db_->DropColumnFamily(h);
+    if (!s.ok()) throw std::runtime_error("wipe failed: " + s.ToString());
+    db_->DestroyColumnFamilyHandle(h);
+    h = nullptr;
+  }
+  close();
+  open();
+}
+
+}  // namespace tally
