@@ -89,6 +89,7 @@ struct common_options {
   std::string group = "tally";
   int partitions = 4;
   bool embedded = false;
+  std::string topic_prefix;  // tests isolate runs on one broker with a prefix
 };
 
 tally::tally_config load_or_default(const std::string& path) {
@@ -105,6 +106,10 @@ tally::tally_config load_or_default(const std::string& path) {
 int run_owner(const common_options& o, bool replay) {
   auto config = load_or_default(o.config_path);
   tally::topic_names topics;
+  for (auto* t : {&topics.ledger, &topics.reports, &topics.control, &topics.alerts,
+                  &topics.alerts_dlq}) {
+    *t = o.topic_prefix + *t;
+  }
   std::unique_ptr<embedded_cluster> embedded;
   std::string brokers = o.brokers;
   if (o.embedded) {
@@ -134,6 +139,8 @@ int run_owner(const common_options& o, bool replay) {
   oo.group_id = replay ? o.group + "-replay" : o.group;
   oo.instance_id = replay ? o.node_id + "-replay" : o.node_id;
   oo.decide_reports = !replay;
+  oo.ledger_topic = topics.ledger;
+  oo.reports_topic = topics.reports;
   oo.late_grace_ms = config.late_grace_ms;
   oo.future_skew_ms = config.future_skew_ms;
   oo.source = "tally/" + o.node_id;
@@ -216,6 +223,7 @@ int main(int argc, char** argv) {
     cmd->add_option("--group", o.group, "consumer group of the Tally nodes");
     cmd->add_option("--partitions", o.partitions, "partitions of ledger and reports topics");
     cmd->add_flag("--embedded", o.embedded, "use an in-process mock Kafka cluster (try-out)");
+    cmd->add_option("--topic-prefix", o.topic_prefix, "prefix of every topic name (tests)");
   };
   auto* serve = app.add_subcommand("serve", "consume, decide and fold until SIGTERM/SIGINT");
   add_common(serve);
