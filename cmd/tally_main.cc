@@ -15,6 +15,7 @@
 
 #include "consumers/control.h"
 #include "consumers/partition_owner.h"
+#include "projections/budget.h"
 #include "projections/store.h"
 #include "schemas/config.h"
 
@@ -176,9 +177,26 @@ int run_owner(const common_options& o, bool replay) {
 
 std::string usd(std::int64_t nanos) { return tally::format_usd(tally::nanos{nanos}); }
 
+struct budget_query {
+  std::string team, agent, task;
+};
+
 int inspect(const common_options& o, const std::string& prefix, const std::string& column,
-            bool raw) {
+            bool raw, const budget_query& budget) {
   tally::ledger_store store({.path = o.data_dir + "/store", .read_only = true});
+  if (!budget.team.empty()) {
+    auto config = load_or_default(o.config_path);
+    auto policy = policy_of(config);
+    tally::ledger_state state(&store);
+    tally::live_view live(state);
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+    std::cout << tally::render(tally::budget_of(live, policy, tally::team_id{budget.team},
+                                                tally::agent_id{budget.agent},
+                                                tally::task_id{budget.task}, now));
+    return 0;
+  }
   for (auto c : {tally::column::totals, tally::column::entities, tally::column::dedup,
                  tally::column::outbox, tally::column::meta}) {
     if (!column.empty() && tally::column_name(c) != column) continue;
@@ -236,6 +254,11 @@ int main(int argc, char** argv) {
   insp->add_option("--prefix", prefix, "key prefix, e.g. t/acme/d/ (see projections/keys.h)");
   insp->add_option("--column", column, "totals | entities | dedup | outbox | meta");
   insp->add_flag("--raw", raw, "values as hex bytes");
+  budget_query bq;
+  insp->add_option("--budget-team", bq.team, "print the budget state of this team instead");
+  insp->add_option("--budget-agent", bq.agent, "... and of this agent");
+  insp->add_option("--budget-task", bq.task, "... and of this task");
+  insp->add_option("--config", o.config_path, "config.yaml whose limits apply");
   CLI11_PARSE(app, argc, argv);
 
   std::signal(SIGTERM, on_signal);
@@ -243,7 +266,7 @@ int main(int argc, char** argv) {
   try {
     if (*serve) return run_owner(o, false);
     if (*replay) return run_owner(o, true);
-    if (*insp) return inspect(o, prefix, column, raw);
+    if (*insp) return inspect(o, prefix, column, raw, bq);
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());
     return 1;

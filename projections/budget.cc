@@ -1,0 +1,81 @@
+#include "projections/budget.h"
+
+#include <algorithm>
+
+namespace tally {
+namespace {
+
+void add_lines(budget_view& v, live_view& live, const std::string& name, const std::string& scope,
+               const limit_set& l, const periods& p, time_ms day_reset, time_ms month_reset) {
+  auto line = [&](const char* window, const char* metric, std::int64_t limit, std::int64_t spent,
+                  time_ms reset) {
+    budget_line b{name, window, metric, limit, spent, std::max<std::int64_t>(0, limit - spent),
+                  reset, spent >= limit};
+    v.over_budget = v.over_budget || b.reached;
+    v.lines.push_back(std::move(b));
+  };
+  auto day = live.get(totals_key(scope, window_day, p.day));
+  auto month = live.get(totals_key(scope, window_month, p.month));
+  if (l.cost_per_day) line("day", "cost", l.cost_per_day->count, day.cost_nanos, day_reset);
+  if (l.cost_per_month) {
+    line("month", "cost", l.cost_per_month->count, month.cost_nanos, month_reset);
+  }
+  if (l.tokens_per_day) line("day", "tokens", *l.tokens_per_day, day.tokens(), day_reset);
+  if (l.tokens_per_month) {
+    line("month", "tokens", *l.tokens_per_month, month.tokens(), month_reset);
+  }
+}
+
+}  // namespace
+
+budget_view budget_of(live_view& live, const limit_policy& policy, const team_id& team,
+                      const agent_id& agent, const task_id& task, time_ms now) {
+  ledger_state& s = live.state();
+  auto rec = s.team(team);
+  const date::time_zone* zone = find_zone(rec ? rec->timezone : "UTC");
+  if (!zone) zone = find_zone("UTC");
+  auto p = periods_of(now, zone);
+  time_ms day_reset = next_day_start(now, zone);
+  time_ms month_reset = next_month_start(now, zone);
+
+  budget_view v;
+  add_lines(v, live, "global", "g", effective_global_limits(s, policy), p, day_reset,
+            month_reset);
+  add_lines(v, live, "team:" + team.str(), scope_team(team), effective_team_limits(s, policy, team),
+            p, day_reset, month_reset);
+  if (!agent.empty()) {
+    add_lines(v, live, "agent:" + agent.str(), scope_agent(team, agent),
+              effective_agent_limits(s, policy, agent), p, day_reset, month_reset);
+    v.rejected_cost_nanos =
+        live.get(totals_key(scope_agent(team, agent), window_month, p.month)).rejected_cost_nanos;
+  }
+  if (!task.empty()) {
+    if (auto t = s.task(team, task); t && t->budget) {
+      auto spent = live.get(totals_key(scope_task(team, task), window_lifetime, "-")).cost_nanos;
+      budget_line b{"task:" + task.str(), "lifetime", "cost", t->budget->count, spent,
+                    std::max<std::int64_t>(0, t->budget->count - spent), 0,
+                    spent >= t->budget->count};
+      v.over_budget = v.over_budget || b.reached;
+      v.lines.push_back(std::move(b));
+    }
+  }
+  return v;
+}
+
+std::string render(const budget_view& v) {
+  std::string out;
+  auto amount = [](const budget_line& b, std::int64_t x) {
+    return b.metric == "cost" ? format_usd(nanos{x}) : std::to_string(x);
+  };
+  for (auto& b : v.lines) {
+    out += b.scope + " " + b.window + " " + b.metric + " limit=" + amount(b, b.limit) +
+           " spent=" + amount(b, b.spent) + " remaining=" + amount(b, b.remaining) +
+           (b.resets_at ? " resets=" + format_rfc3339(b.resets_at) : std::string()) +
+           (b.reached ? " REACHED" : "") + "\n";
+  }
+  out += "over_budget=" + std::string(v.over_budget ? "true" : "false") +
+         " rejected_cost=" + format_usd(nanos{v.rejected_cost_nanos}) + "\n";
+  return out;
+}
+
+}  // namespace tally
