@@ -122,6 +122,12 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
     d.reason = "no_identity";
     return d;
   }
+  // A retry of a known report is a duplicate however late it comes.
+  if (live.seen(r.team, id)) {
+    d.what = verdict::duplicate;
+    d.reason = "duplicate";
+    return d;
+  }
   const time_ms at = r.occurred_at.value_or(ctx.now);
   if (at > ctx.now + ctx.future_skew_ms) {
     d.reason = "future";
@@ -129,11 +135,6 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
   }
   if (at < ctx.now - ctx.late_grace_ms) {
     d.reason = "too_late";
-    return d;
-  }
-  if (live.seen(r.team, id)) {
-    d.what = verdict::duplicate;
-    d.reason = "duplicate";
     return d;
   }
 
@@ -197,9 +198,9 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
   if (!u.task.empty()) {
     if (auto task = state.task(u.team, u.task); task && task->budget) {
       auto spent = live.get(totals_key(scope_task(u.team, u.task), window_lifetime, "-"));
-      checks.push_back(
-          {"task:" + u.task.str() + ":lifetime:cost", spent.cost_nanos, task->budget->count,
-           u.cost.count});
+      // A task cap ends the run that crosses it; later reports on the task are refused.
+      checks.push_back({"task:" + u.task.str() + ":lifetime:cost", spent.cost_nanos,
+                        task->budget->count, u.cost.count, !u.session.empty()});
     }
   }
   if (!u.session.empty()) {
@@ -242,18 +243,19 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
   }
 
   // Recorded; the report that crosses a limit is accepted and told to stop.
-  bool terminate = false;
+  std::string terminate_reason;  // the run limit that ends the session, when one is crossed
   for (auto& c : checks) {
     if (c.spent + c.adding >= c.limit) {
       if (!u.over_budget) u.reason = "crossed:" + c.name;
       u.over_budget = true;
       u.stop = true;
-      terminate = terminate || c.per_run;
+      if (c.per_run && terminate_reason.empty()) terminate_reason = "crossed:" + c.name;
     }
   }
   d.what = verdict::recorded;
   d.reason = u.reason;
-  std::string reason = u.reason;
+  bool terminate = !terminate_reason.empty();
+  std::string reason = terminate_reason;
   e.payload = usage_recorded{u};
   d.events.push_back(std::move(e));
   if (terminate) {

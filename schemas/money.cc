@@ -100,9 +100,9 @@ boost::system::result<nanos> parse_scaled(std::string_view s, int extra_scale) {
     bool round_up = first_dropped > '5' || (first_dropped == '5' && (rest_nonzero || value % 2 == 1));
     if (round_up) ++value;
   }
-  if (value > limit) return money_errc::out_of_range;
-  auto v = static_cast<std::int64_t>(value);
-  return nanos{negative ? -v : v};
+  // The magnitude of INT64_MIN is one more than INT64_MAX: "-9223372036.854775808" fits.
+  if (value > limit + (negative ? 1 : 0)) return money_errc::out_of_range;
+  return nanos{static_cast<std::int64_t>(negative ? -value : value)};
 }
 
 }  // namespace
