@@ -21,6 +21,8 @@ time_ms wall_clock_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+constexpr std::size_t max_cached_rows = 200'000;
+
 std::string ledger_key(std::int32_t p) { return "ledger/" + std::to_string(p); }
 std::string reports_key(std::int32_t p) { return "reports/" + std::to_string(p); }
 
@@ -48,6 +50,8 @@ partition_owner::partition_owner(owner_options options, ledger_store& store, pro
   set(conf, "heartbeat.interval.ms", std::to_string(options_.session_timeout_ms / 5));
   set(conf, "socket.nagle.disable", "true");
   set(conf, "fetch.wait.max.ms", "20");
+  // Larger fetches: fewer broker round trips per folded event when catching up.
+  set(conf, "max.partition.fetch.bytes", "4194304");
   set(conf, "isolation.level", "read_uncommitted");
   rd_kafka_conf_set_rebalance_cb(conf, &partition_owner::on_rebalance);
   rd_kafka_conf_set_opaque(conf, this);
@@ -72,6 +76,7 @@ void partition_owner::on_rebalance(rd_kafka_t*, rd_kafka_resp_err_t err,
 }
 
 void partition_owner::assigned(rd_kafka_topic_partition_list_t* parts) {
+  stage_offsets();
   partitions_.clear();
   live_.clear_pending();
   for (int i = 0; i < parts->cnt; ++i) {
@@ -142,13 +147,16 @@ void partition_owner::fold_record(const rd_kafka_message_t* m) {
     }
     const usage_decided* decided = std::get_if<usage_recorded>(&ev->payload);
     if (!decided) decided = std::get_if<usage_rejected>(&ev->payload);
-    if (live_.remove_pending(*ev) && decided && decided->report) {
+    // Nothing pending (a projector without decisions in flight): nothing to remove.
+    if (live_.pending() > 0 && live_.remove_pending(*ev) && decided && decided->report) {
       auto rp = partitions_.find(decided->report->partition);
       if (rp != partitions_.end() && rp->second.inflight > 0) --rp->second.inflight;
     }
   }
   p.next_ledger = m->offset + 1;
-  state_.set_meta_i64(ledger_key(m->partition), p.next_ledger);
+  // The offset is written with the state at the next flush (same batch, same value as writing
+  // it per record).
+  p.offset_dirty = true;
   if (!p.caught_up && p.next_ledger >= p.target) {
     p.caught_up = true;
     need_reassign_ = true;
@@ -211,7 +219,16 @@ void partition_owner::decide_record(const rd_kafka_message_t* m) {
   }
 }
 
+void partition_owner::stage_offsets() {
+  for (auto& [n, p] : partitions_) {
+    if (!p.offset_dirty) continue;
+    state_.set_meta_i64(ledger_key(n), p.next_ledger);
+    p.offset_dirty = false;
+  }
+}
+
 void partition_owner::flush() {
+  stage_offsets();
   auto changes = state_.drain();
   if (!changes.empty()) {
     auto s = store_.write(changes);
@@ -220,8 +237,9 @@ void partition_owner::flush() {
   }
   since_flush_ = 0;
   last_flush_ = std::chrono::steady_clock::now();
-  // Keep memory bounded: the store holds everything once flushed.
-  state_.evict_clean();
+  // Keep memory bounded: the store holds everything once flushed. The hot rows stay cached
+  // until the cache outgrows its bound (re-reading them every flush costs more than the fold).
+  state_.evict_clean_over(max_cached_rows);
 }
 
 void partition_owner::run(const std::atomic<bool>& stop) {

@@ -85,11 +85,13 @@ class partition_owner {
   void fold_record(const rd_kafka_message_t* m);
   void decide_record(const rd_kafka_message_t* m);
   void flush();
+  void stage_offsets();  // puts the folded offsets not yet in the state into its meta column
 
   struct partition {
     std::int64_t next_ledger = RD_KAFKA_OFFSET_BEGINNING;  // next ledger offset to fold
     std::int64_t target = 0;                               // high watermark at assignment
     bool caught_up = false;
+    bool offset_dirty = false;  // next_ledger not yet put in the state's meta column
     bool reports_assigned = false;
     std::int64_t next_report = RD_KAFKA_OFFSET_BEGINNING;  // next report offset to decide
     std::int64_t inflight = 0;  // decided reports whose decision is not folded yet

@@ -92,8 +92,21 @@ std::string scope_session(const team_id& t, const session_id& s) {
   return "s/" + t.str() + "/" + s.str();
 }
 
-void for_each_total(const usage_decided& u, bool rejected,
-                    const std::function<void(const std::string&, const totals&)>& f) {
+namespace {
+
+// Appends s with '%' and '/' escaped (as escape_component), without a temporary.
+void append_escaped(std::string& out, std::string_view s) {
+  if (s.find_first_of("%/") == std::string_view::npos) {
+    out.append(s);
+    return;
+  }
+  out.append(escape_component(s));
+}
+
+// The totals rows of a decided usage event, in a fixed order, built in one reused buffer: f
+// receives the key (valid during the call only) and the delta.
+template <class F>
+void visit_totals(const usage_decided& u, bool rejected, std::string& key, F&& f) {
   totals d;
   if (rejected) {
     d.rejected_cost_nanos = u.cost.count;
@@ -107,22 +120,65 @@ void for_each_total(const usage_decided& u, bool rejected,
     d.events = 1;
     d.unpriced_events = u.source == cost_source::unpriced ? 1 : 0;
   }
-  const std::string model = escape_component(u.model);
-  const std::string team = u.team.str();
-  auto both = [&](const std::string& scope) {
-    f(totals_key(scope, window_day, u.day), d);
-    f(totals_key(scope, window_month, u.month), d);
+  const std::string& team = u.team.str();
+  auto emit = [&](char window, std::string_view period) {
+    const std::size_t n = key.size();
+    key.push_back('/');
+    key.push_back(window);
+    key.push_back('/');
+    key.append(period);
+    f(key, d);
+    key.resize(n);
   };
-  both("g");
-  both("gm/" + model);
-  both("t/" + team);
-  if (!u.agent.empty()) both("a/" + team + "/" + u.agent.str());
-  both("m/" + team + "/" + model);
-  if (!u.effort.empty()) both("e/" + team + "/" + escape_component(u.effort));
-  if (!u.task.empty()) f(totals_key(scope_task(u.team, u.task), window_lifetime, "-"), d);
-  if (!u.session.empty()) {
-    f(totals_key(scope_session(u.team, u.session), window_lifetime, "-"), d);
+  auto both = [&] {
+    emit(window_day, u.day);
+    emit(window_month, u.month);
+  };
+  key.assign("g");
+  both();
+  key.assign("gm/");
+  append_escaped(key, u.model);
+  both();
+  key.assign("t/");
+  key.append(team);
+  both();
+  if (!u.agent.empty()) {
+    key.assign("a/");
+    key.append(team).push_back('/');
+    key.append(u.agent.str());
+    both();
   }
+  key.assign("m/");
+  key.append(team).push_back('/');
+  append_escaped(key, u.model);
+  both();
+  if (!u.effort.empty()) {
+    key.assign("e/");
+    key.append(team).push_back('/');
+    append_escaped(key, u.effort);
+    both();
+  }
+  if (!u.task.empty()) {
+    key.assign("k/");
+    key.append(team).push_back('/');
+    key.append(u.task.str());
+    emit(window_lifetime, "-");
+  }
+  if (!u.session.empty()) {
+    key.assign("s/");
+    key.append(team).push_back('/');
+    key.append(u.session.str());
+    emit(window_lifetime, "-");
+  }
+}
+
+}  // namespace
+
+void for_each_total(const usage_decided& u, bool rejected,
+                    const std::function<void(const std::string&, const totals&)>& f) {
+  std::string key;
+  key.reserve(64);
+  visit_totals(u, rejected, key, f);
 }
 
 ledger_state::totals_entry& ledger_state::load_totals(std::string_view key) {
@@ -164,10 +220,18 @@ void ledger_state::put(column cf, std::string_view key, std::string value) {
   auto& r = load(cf, key);
   r.value = std::move(value);
   r.present = true;
+  r.parsed = -1;
   if (!r.dirty) {
     r.dirty = true;
     dirty_rows_[static_cast<int>(cf)].emplace_back(key);
   }
+}
+
+bool ledger_state::entity_exists(std::string_view key) {
+  auto& r = load(column::entities, key);
+  if (!r.present) return false;
+  if (r.parsed < 0) r.parsed = parse_object(r.value) ? 1 : 0;
+  return r.parsed == 1;
 }
 
 std::optional<team_record> ledger_state::team(const team_id& t) {
@@ -268,7 +332,11 @@ fold_outcome ledger_state::apply(const event& e) {
       set_meta_i64(key, decided->report->offset);
     }
   }
-  if (seen(team, e.id)) return fold_outcome::duplicate;
+  std::string marker_key;
+  marker_key.reserve(team.str().size() + e.id.str().size() + 1);
+  marker_key.append(team.str()).push_back('/');
+  marker_key.append(e.id.str());
+  if (load(column::dedup, marker_key).present) return fold_outcome::duplicate;
 
   std::string marker_day;
   std::visit(
@@ -336,9 +404,17 @@ fold_outcome ledger_state::apply(const event& e) {
           },
           [&](const usage_decided& p) {
             bool rejected = std::holds_alternative<usage_rejected>(e.payload);
-            for_each_total(p, rejected,
-                           [&](const std::string& k, const totals& d) { add_totals(k, d); });
-            if (!p.session.empty() && !session(p.team, p.session)) {
+            visit_totals(p, rejected, scratch_,
+                         [&](const std::string& k, const totals& d) { add_totals(k, d); });
+            auto entity_key = [&](const char* kind, const std::string& a, const std::string* b) {
+              scratch_.assign(kind);
+              scratch_.append(a);
+              if (b) scratch_.append("/").append(*b);
+              return std::string_view(scratch_);
+            };
+            // Same meaning as !session(...) / !agent(...): absent or not a JSON object.
+            if (!p.session.empty() &&
+                !entity_exists(entity_key("session/", p.team.str(), &p.session.str()))) {
               // Usage on a session nobody opened explicitly opens it implicitly.
               session_record s;
               s.agent = p.agent;
@@ -349,7 +425,7 @@ fold_outcome ledger_state::apply(const event& e) {
               put(column::entities, "session/" + p.team.str() + "/" + p.session.str(),
                   encode_session(s));
             }
-            if (!p.agent.empty() && !agent(p.agent)) {
+            if (!p.agent.empty() && !entity_exists(entity_key("agent/", p.agent.str(), nullptr))) {
               json::object o;
               o["team_id"] = p.team.str();
               o["name"] = p.agent.str();
@@ -361,12 +437,13 @@ fold_outcome ledger_state::apply(const event& e) {
       },
       e.payload);
   if (marker_day.empty()) marker_day = day_of_utc(e.time);
-  put(column::dedup, team.str() + "/" + e.id.str(), marker_day);
+  put(column::dedup, marker_key, std::move(marker_day));
   return fold_outcome::applied;
 }
 
 std::vector<ledger_state::change> ledger_state::drain() {
   std::vector<change> out;
+  out.reserve(dirty_count());
   std::sort(dirty_totals_.begin(), dirty_totals_.end());
   for (auto& k : dirty_totals_) {
     auto& e = totals_.find(k)->second;
@@ -391,6 +468,19 @@ std::size_t ledger_state::dirty_count() const {
   std::size_t n = dirty_totals_.size();
   for (auto& v : dirty_rows_) n += v.size();
   return n;
+}
+
+std::size_t ledger_state::cached_count() const {
+  std::size_t n = totals_.size();
+  for (auto& m : rows_) n += m.size();
+  return n;
+}
+
+void ledger_state::evict_clean_over(std::size_t max_cached) {
+  // Dedup markers are read again only for a duplicate: the store answers those.
+  std::erase_if(rows_[static_cast<int>(column::dedup)],
+                [](const auto& kv) { return !kv.second.dirty; });
+  if (cached_count() > max_cached) evict_clean();
 }
 
 void ledger_state::evict_clean() {

@@ -105,6 +105,10 @@ class ledger_state {
 
   // Drops cached rows that have no pending change, to bound memory.
   void evict_clean();
+  // Drops clean dedup markers always, and every clean row when more than max_cached rows are
+  // cached: the hot totals and entities stay cached between flushes.
+  void evict_clean_over(std::size_t max_cached);
+  std::size_t cached_count() const;
 
  private:
   struct totals_entry {
@@ -115,6 +119,7 @@ class ledger_state {
     std::string value;  // encoded
     bool present = false;
     bool dirty = false;
+    std::int8_t parsed = -1;  // entities: value is a JSON object (1), is not (0), unknown (-1)
   };
   using totals_map = std::unordered_map<std::string, totals_entry, string_hash, std::equal_to<>>;
   using row_map = std::unordered_map<std::string, row, string_hash, std::equal_to<>>;
@@ -123,12 +128,14 @@ class ledger_state {
   totals_entry& load_totals(std::string_view key);
   row& load(column cf, std::string_view key);
   void put(column cf, std::string_view key, std::string value);
+  bool entity_exists(std::string_view key);
 
   state_source* source_;
   totals_map totals_;
   std::vector<std::string> dirty_totals_;
   row_map rows_[column_count];
   std::vector<std::string> dirty_rows_[column_count];
+  std::string scratch_;  // key buffer of the fold
 };
 
 // Calls f(key, delta) for every totals row a decided usage event changes.

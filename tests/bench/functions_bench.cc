@@ -1,1 +1,122 @@
-int main() { return 0; }
+// Micro-benchmarks of the functions on the fold path (Google Benchmark):
+//   tally_bench_functions [--benchmark_filter=REGEX] [--benchmark_repetitions=N]
+#include <string>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "projections/ledger_state.h"
+#include "schemas/events.h"
+#include "schemas/money.h"
+
+namespace {
+
+tally::event sample_usage(int i) {
+  tally::usage_recorded u;
+  u.team = tally::team_id{"team-3"};
+  u.agent = tally::agent_id{"agent-" + std::to_string(i % 64)};
+  u.session = tally::session_id{"sess-" + std::to_string(i % 1024)};
+  u.task = tally::task_id{"task-" + std::to_string(i % 32)};
+  u.model = "claude-sonnet-4-5";
+  u.effort = "high";
+  u.tokens = {12'345, 2'345, 512, 40'000};
+  u.cost = tally::nanos{12'345'678};
+  u.source = tally::cost_source::computed;
+  u.price_version = "2026-11-01";
+  u.occurred_at = 1'795'000'000'000 + i * 1'000LL;
+  auto ts = tally::format_rfc3339(u.occurred_at);
+  u.day = ts.substr(0, 10);
+  u.month = ts.substr(0, 7);
+  tally::event e;
+  e.id = tally::event_id{"ev-" + std::to_string(i)};
+  e.time = u.occurred_at;
+  e.payload = std::move(u);
+  return e;
+}
+
+void BM_parse_usd(benchmark::State& state) {
+  const std::string_view inputs[] = {"0.0123", "12.5", "0.000001234", "1234.56789"};
+  std::size_t i = 0;
+  for (auto _ : state) {
+    auto r = tally::parse_usd(inputs[i++ & 3]);
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_parse_usd);
+
+void BM_format_usd(benchmark::State& state) {
+  const tally::nanos inputs[] = {tally::nanos{12'300'000}, tally::nanos{12'500'000'000},
+                                 tally::nanos{1'234}, tally::nanos{1'234'567'890'000}};
+  std::size_t i = 0;
+  for (auto _ : state) {
+    auto s = tally::format_usd(inputs[i++ & 3]);
+    benchmark::DoNotOptimize(s);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_format_usd);
+
+void BM_encode_event(benchmark::State& state) {
+  auto e = sample_usage(7);
+  for (auto _ : state) {
+    auto s = tally::encode_event(e);
+    benchmark::DoNotOptimize(s);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_encode_event);
+
+void BM_decode_event(benchmark::State& state) {
+  const std::string text = tally::encode_event(sample_usage(7));
+  for (auto _ : state) {
+    auto r = tally::decode_event(text);
+    if (!r) state.SkipWithError("decode failed");
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(text.size()));
+}
+BENCHMARK(BM_decode_event);
+
+// The fold of one UsageRecorded into a state without a source (all in memory); the events
+// differ (ids, agents, sessions) so the dedup markers and session rows grow as in a real fold.
+void BM_ledger_state_apply(benchmark::State& state) {
+  std::vector<tally::event> events;
+  for (int i = 0; i < 4096; ++i) events.push_back(sample_usage(i));
+  tally::ledger_state s;
+  std::size_t i = 0;
+  for (auto _ : state) {
+    if (i == events.size()) {
+      // New ids for the next round, outside the timing, so no fold is a duplicate.
+      state.PauseTiming();
+      for (auto& e : events) e.id = tally::event_id{e.id.str() + "x"};
+      s.drain();
+      s.evict_clean();
+      i = 0;
+      state.ResumeTiming();
+    }
+    auto r = s.apply(events[i++]);
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ledger_state_apply);
+
+void BM_for_each_total(benchmark::State& state) {
+  auto e = sample_usage(7);
+  const auto& u = std::get<tally::usage_recorded>(e.payload);
+  std::int64_t sum = 0;
+  for (auto _ : state) {
+    tally::for_each_total(u, false, [&](const std::string& k, const tally::totals& d) {
+      sum += static_cast<std::int64_t>(k.size()) + d.events;
+    });
+  }
+  benchmark::DoNotOptimize(sum);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_for_each_total);
+
+}  // namespace
+
+BENCHMARK_MAIN();
