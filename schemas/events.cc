@@ -532,7 +532,10 @@ boost::system::result<event> decode_event_impl(std::string_view text, bool in_pl
     od::document doc;
     if (tp.parser.iterate(tp.pad(text)).get(doc)) return decode_errc::malformed_json;
     od::object obj;
-    if (doc.get_object().get(obj)) return decode_errc::not_cloudevent;
+    if (auto err = doc.get_object().get(obj)) {
+      return err == simdjson::INCORRECT_TYPE ? decode_errc::not_cloudevent
+                                             : decode_errc::malformed_json;
+    }
     event e;
     std::string type;
     std::string_view data_raw;
@@ -603,9 +606,14 @@ boost::system::result<usage_report> decode_usage_report(std::string_view text) {
     od::document doc;
     if (tp.parser.iterate(tp.pad(text)).get(doc)) return decode_errc::malformed_json;
     od::object obj;
-    if (doc.get_object().get(obj)) return decode_errc::bad_field;
+    if (auto err = doc.get_object().get(obj)) {
+      return err == simdjson::INCORRECT_TYPE ? decode_errc::bad_field
+                                             : decode_errc::malformed_json;
+    }
     usage_report r;
-    raw_usage_fields raw;
+    // The seed spec's column names (tokens_input / tokens_output); every other token field,
+    // in either shape, is read by parse_usage_fields_json below.
+    std::optional<std::int64_t> seed_input, seed_output;
     bool cloudevent = false;
     std::string_view data_raw;
     for_each_field(obj, [&](std::string_view k, od::value v) {
@@ -629,34 +637,8 @@ boost::system::result<usage_report> decode_usage_report(std::string_view text) {
         auto t = parse_rfc3339(get_string(v));
         if (!t) throw field_error{};
         r.occurred_at = *t;
-      } else if (k == "input_tokens") raw.input_tokens = get_int(v);
-      else if (k == "output_tokens") raw.output_tokens = get_int(v);
-      else if (k == "cache_creation_input_tokens") raw.cache_creation_input_tokens = get_int(v);
-      else if (k == "cache_read_input_tokens") raw.cache_read_input_tokens = get_int(v);
-      else if (k == "prompt_tokens") raw.prompt_tokens = get_int(v);
-      else if (k == "completion_tokens") raw.completion_tokens = get_int(v);
-      else if (k == "tokens_input") raw.input_tokens = get_int(v);
-      else if (k == "tokens_output") raw.output_tokens = get_int(v);
-      else if (k == "usage") {
-        od::object u;
-        if (v.get_object().get(u)) throw field_error{};
-        for_each_field(u, [&](std::string_view uk, od::value uv) {
-          if (uk == "input_tokens") raw.input_tokens = get_int(uv);
-          else if (uk == "output_tokens") raw.output_tokens = get_int(uv);
-          else if (uk == "cache_creation_input_tokens")
-            raw.cache_creation_input_tokens = get_int(uv);
-          else if (uk == "cache_read_input_tokens") raw.cache_read_input_tokens = get_int(uv);
-          else if (uk == "prompt_tokens") raw.prompt_tokens = get_int(uv);
-          else if (uk == "completion_tokens") raw.completion_tokens = get_int(uv);
-          else if (uk == "prompt_tokens_details") {
-            od::object pd;
-            if (uv.get_object().get(pd)) throw field_error{};
-            for_each_field(pd, [&](std::string_view pk, od::value pv) {
-              if (pk == "cached_tokens") raw.cached_tokens = get_int(pv);
-            });
-          }
-        });
-      }
+      } else if (k == "tokens_input") seed_input = get_count(v);
+      else if (k == "tokens_output") seed_output = get_count(v);
     });
     if (cloudevent) {
       if (data_raw.empty()) return decode_errc::bad_field;
@@ -670,7 +652,13 @@ boost::system::result<usage_report> decode_usage_report(std::string_view text) {
       return res;
     }
     if (r.team.empty() || r.agent.empty()) return decode_errc::bad_field;
-    auto tokens = normalise_usage(raw);
+    auto raw = parse_usage_fields_json(text);
+    if (!raw) return decode_errc::bad_field;
+    if (seed_input && !raw->input_tokens && !raw->prompt_tokens) raw->input_tokens = seed_input;
+    if (seed_output && !raw->output_tokens && !raw->completion_tokens) {
+      raw->output_tokens = seed_output;
+    }
+    auto tokens = normalise_usage(*raw);
     if (!tokens) return decode_errc::bad_field;
     r.tokens = *tokens;
     return r;
