@@ -152,6 +152,7 @@ void partition_owner::fold_record(const rd_kafka_message_t* m) {
       auto rp = partitions_.find(decided->report->partition);
       if (rp != partitions_.end() && rp->second.inflight > 0) --rp->second.inflight;
     }
+    if (decided && decided->report) settle_reports(decided->report->partition);
   }
   p.next_ledger = m->offset + 1;
   // The offset is written with the state at the next flush (same batch, same value as writing
@@ -162,6 +163,24 @@ void partition_owner::fold_record(const rd_kafka_message_t* m) {
     need_reassign_ = true;
   }
   ++since_flush_;
+}
+
+void partition_owner::settle_reports(std::int32_t partition) {
+  auto it = partitions_.find(partition);
+  if (it == partitions_.end() || it->second.unwritten.empty()) return;
+  auto& p = it->second;
+  const auto key = reports_key(partition);
+  std::int64_t done = state_.meta_i64(key).value_or(-1);
+  while (!p.unwritten.empty()) {
+    auto& [offset, reason] = p.unwritten.front();
+    // With nothing in flight every earlier report is settled; otherwise only those the fold
+    // has passed.
+    if (p.inflight > 0 && offset > done) break;
+    if (!reason.empty()) state_.add_meta_i64("skipped/report:" + reason, 1);
+    done = std::max(done, offset);
+    p.unwritten.pop_front();
+  }
+  if (done > state_.meta_i64(key).value_or(-1)) state_.set_meta_i64(key, done);
 }
 
 void partition_owner::decide_record(const rd_kafka_message_t* m) {
@@ -198,9 +217,8 @@ void partition_owner::decide_record(const rd_kafka_message_t* m) {
     case verdict::invalid: counters_.reports_invalid.fetch_add(1); break;
   }
   if (d.events.empty()) {
-    if (d.what == verdict::invalid) state_.add_meta_i64("skipped/report:" + d.reason, 1);
-    // Nothing to wait for: when no earlier decision is in flight, the report is done.
-    if (p.inflight == 0) state_.set_meta_i64(reports_key(m->partition), m->offset);
+    p.unwritten.emplace_back(m->offset, d.what == verdict::invalid ? d.reason : std::string());
+    settle_reports(m->partition);
     ++since_flush_;
     return;
   }

@@ -22,6 +22,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -83,6 +84,7 @@ class partition_owner {
   void revoked();
   void reassign();
   void fold_record(const rd_kafka_message_t* m);
+  void settle_reports(std::int32_t partition);
   void decide_record(const rd_kafka_message_t* m);
   void flush();
   void stage_offsets();  // puts the folded offsets not yet in the state into its meta column
@@ -95,6 +97,10 @@ class partition_owner {
     bool reports_assigned = false;
     std::int64_t next_report = RD_KAFKA_OFFSET_BEGINNING;  // next report offset to decide
     std::int64_t inflight = 0;  // decided reports whose decision is not folded yet
+    // Reports that caused no ledger event (duplicates, invalid ones) while decisions were in
+    // flight: they are done, and their skip counted, once the fold has passed them — in the
+    // same batch, so a crash neither re-counts nor loses them.
+    std::deque<std::pair<std::int64_t, std::string>> unwritten;  // (offset, skip reason or "")
   };
 
   owner_options options_;
