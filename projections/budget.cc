@@ -39,8 +39,10 @@ budget_view budget_of(live_view& live, const limit_policy& policy, const team_id
   time_ms month_reset = next_month_start(now, zone);
 
   budget_view v;
-  add_lines(v, live, "global", "g", effective_global_limits(s, policy), p, day_reset,
-            month_reset);
+  // Org-wide limits count in UTC days and months.
+  const date::time_zone* utc_zone = find_zone("UTC");
+  add_lines(v, live, "global", "g", effective_global_limits(s, policy), periods_of(now, utc_zone),
+            next_day_start(now, utc_zone), next_month_start(now, utc_zone));
   add_lines(v, live, "team:" + team.str(), scope_team(team), effective_team_limits(s, policy, team),
             p, day_reset, month_reset);
   if (!agent.empty()) {

@@ -181,7 +181,9 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
                      live.get(totals_key(scope, window_month, u.month))};
   };
   {
-    auto [day, month] = day_month("g");
+    const utc_day utc = utc_day_of(at);
+    totals day = live.get(totals_key("g", window_day, utc.day()));
+    totals month = live.get(totals_key("g", window_month, utc.month()));
     add_window_checks(checks, "global", effective_global_limits(state, policy), day, month, u);
   }
   {

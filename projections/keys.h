@@ -12,7 +12,7 @@
 //             | 'k/' team '/' task          one task (lifetime window only)
 //             | 's/' team '/' session       one session (lifetime window only)
 //     window := 'd' | 'm' | 'l'             day, month, lifetime
-//     period := YYYY-MM-DD | YYYY-MM | '-'
+//     period := YYYY-MM-DD | YYYY-MM | '-'    in UTC for 'g' and 'gm/', else in the team's zone
 //     value  := 9 x int64 little-endian     see `totals` below
 //   column family "entities":
 //     key := 'team/' team | 'agent/' agent | 'task/' team '/' task | 'session/' team '/' session

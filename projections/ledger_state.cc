@@ -134,11 +134,17 @@ void visit_totals(const usage_decided& u, bool rejected, std::string& key, F&& f
     emit(window_day, u.day);
     emit(window_month, u.month);
   };
+  // Org-wide rows are kept in UTC periods: teams' zones differ.
+  const utc_day utc = utc_day_of(u.occurred_at);
+  auto both_utc = [&] {
+    emit(window_day, utc.day());
+    emit(window_month, utc.month());
+  };
   key.assign("g");
-  both();
+  both_utc();
   key.assign("gm/");
   append_escaped(key, u.model);
-  both();
+  both_utc();
   key.assign("t/");
   key.append(team);
   both();

@@ -66,6 +66,15 @@ boost::system::result<time_ms> parse_date_or_time(std::string_view text) {
   return parse_rfc3339(text);
 }
 
+utc_day utc_day_of(time_ms t) {
+  auto d = date::floor<date::days>(to_sys(t));
+  date::year_month_day ymd{d};
+  utc_day out;
+  std::snprintf(out.text, sizeof out.text, "%04d-%02u-%02u", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
+  return out;
+}
+
 const date::time_zone* find_zone(std::string_view name) {
   try {
     return date::locate_zone(name);

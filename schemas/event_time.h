@@ -37,6 +37,15 @@ struct periods {
 };
 periods periods_of(time_ms t, const date::time_zone* zone);
 
+// The UTC day of an instant as "YYYY-MM-DD" (its first 7 characters are the month), without
+// the zone database: org-wide (global) totals are kept in UTC periods.
+struct utc_day {
+  char text[11];
+  std::string_view day() const { return {text, 10}; }
+  std::string_view month() const { return {text, 7}; }
+};
+utc_day utc_day_of(time_ms t);
+
 // Start of the next day and of the next month after t in the zone, as UTC ms (reset times).
 time_ms next_day_start(time_ms t, const date::time_zone* zone);
 time_ms next_month_start(time_ms t, const date::time_zone* zone);

@@ -344,11 +344,12 @@ TEST(fold_drain, golden) {
       "\n"
       "totals e/acme/max/m/2026-11 = " ROW
       "\n"
-      "totals g/d/2026-11-24 = " ROW
+      // Org-wide rows are in UTC: 2026-11-23T16:00Z is still the 23rd there, the 24th in Tokyo.
+      "totals g/d/2026-11-23 = " ROW
       "\n"
       "totals g/m/2026-11 = " ROW
       "\n"
-      "totals gm/opus%2F4/d/2026-11-24 = " ROW
+      "totals gm/opus%2F4/d/2026-11-23 = " ROW
       "\n"
       "totals gm/opus%2F4/m/2026-11 = " ROW
       "\n"
