@@ -1,6 +1,8 @@
 #include "projections/store.h"
 
+#include <chrono>
 #include <stdexcept>
+#include <thread>
 
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
@@ -48,9 +50,19 @@ void ledger_store::open() {
   cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options);
   for (auto c : all_columns) cfs.emplace_back(std::string(column_name(c)), cf_options);
   rocksdb::DB* db = nullptr;
-  auto s = options_.read_only
-               ? rocksdb::DB::OpenForReadOnly(db_options, options_.path, cfs, &handles_, &db)
-               : rocksdb::DB::Open(db_options, options_.path, cfs, &handles_, &db);
+  rocksdb::Status s;
+  if (options_.read_only) {
+    // Beside a live owner a compaction may delete a file between listing and opening it:
+    // that open is retried (the next listing no longer names the file).
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      s = rocksdb::DB::OpenForReadOnly(db_options, options_.path, cfs, &handles_, &db);
+      if (s.ok() || !(s.IsCorruption() || s.IsIOError() || s.IsPathNotFound())) break;
+      handles_.clear();
+      std::this_thread::sleep_for(std::chrono::milliseconds(10 * (attempt + 1)));
+    }
+  } else {
+    s = rocksdb::DB::Open(db_options, options_.path, cfs, &handles_, &db);
+  }
   if (!s.ok()) throw std::runtime_error("cannot open store " + options_.path + ": " + s.ToString());
   db_.reset(db);
 }
