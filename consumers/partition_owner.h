@@ -42,7 +42,7 @@ struct owner_options {
   std::string ledger_topic = "tally.ledger.v1";
   std::string reports_topic = "tally.reports.v1";
   int session_timeout_ms = 10'000;             // a dead node's partitions move after this
-  int flush_every_events = 5'000;              // fold this many records per WriteBatch at most
+  int flush_every_events = 10'000;             // fold this many records per WriteBatch at most
   int flush_every_ms = 50;                     // or flush after this long
   bool decide_reports = true;                  // subscribe to the reports topic too
   time_ms late_grace_ms = 7 * 86'400'000;      // reports older than this are refused
