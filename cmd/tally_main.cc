@@ -8,10 +8,10 @@
 #include <memory>
 #include <thread>
 
-#include <CLI/CLI.hpp>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>  // after rdkafka.h, as it requires
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "consumers/control.h"
 #include "consumers/partition_owner.h"
@@ -23,7 +23,9 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 
-extern "C" void on_signal(int) { g_stop = true; }
+extern "C" void on_signal(int) {
+  g_stop = true;
+}
 
 tally::limit_set to_limit_set(const tally::limit_values& v) {
   tally::limit_set l;
@@ -107,8 +109,8 @@ tally::tally_config load_or_default(const std::string& path) {
 int run_owner(const common_options& o, bool replay) {
   auto config = load_or_default(o.config_path);
   tally::topic_names topics;
-  for (auto* t : {&topics.ledger, &topics.reports, &topics.control, &topics.alerts,
-                  &topics.alerts_dlq}) {
+  for (auto* t :
+       {&topics.ledger, &topics.reports, &topics.control, &topics.alerts, &topics.alerts_dlq}) {
     *t = o.topic_prefix + *t;
   }
   std::unique_ptr<embedded_cluster> embedded;
@@ -167,22 +169,24 @@ int run_owner(const common_options& o, bool replay) {
   }
   watcher.join();
   const auto& c = owner.counters();
-  spdlog::info("stopped: folded {}, duplicates {}, skipped {}, reports recorded {} rejected {} "
-               "duplicate {} invalid {}",
-               c.folded.load(), c.fold_duplicates.load(), c.fold_skipped.load(),
-               c.reports_recorded.load(), c.reports_rejected.load(), c.reports_duplicate.load(),
-               c.reports_invalid.load());
+  spdlog::info(
+      "stopped: folded {}, duplicates {}, skipped {}, reports recorded {} rejected {} "
+      "duplicate {} invalid {}",
+      c.folded.load(), c.fold_duplicates.load(), c.fold_skipped.load(), c.reports_recorded.load(),
+      c.reports_rejected.load(), c.reports_duplicate.load(), c.reports_invalid.load());
   return 0;
 }
 
-std::string usd(std::int64_t nanos) { return tally::format_usd(tally::nanos{nanos}); }
+std::string usd(std::int64_t nanos) {
+  return tally::format_usd(tally::nanos{nanos});
+}
 
 struct budget_query {
   std::string team, agent, task;
 };
 
-int inspect(const common_options& o, const std::string& prefix, const std::string& column,
-            bool raw, const budget_query& budget) {
+int inspect(const common_options& o, const std::string& prefix, const std::string& column, bool raw,
+            const budget_query& budget) {
   tally::ledger_store store({.path = o.data_dir + "/store", .read_only = true});
   if (!budget.team.empty()) {
     auto config = load_or_default(o.config_path);

@@ -32,7 +32,8 @@ std::string short_hash(const std::string& s) {
 }
 
 void wait_acked(producer& out, const char* what) {
-  if (!out.flush(30'000)) throw std::runtime_error(std::string("publishing ") + what + " timed out");
+  if (!out.flush(30'000))
+    throw std::runtime_error(std::string("publishing ") + what + " timed out");
 }
 
 }  // namespace
@@ -91,19 +92,20 @@ void ensure_topics(const std::string& brokers, const topic_names& topics, int pa
   if (!failure.empty()) throw std::runtime_error("creating topics: " + failure);
 }
 
+std::string encode_pricing_event(const price_version& v) {
+  return std::string("{\"specversion\":\"1.0\",\"id\":\"pricing-") + v.id +
+         "\",\"source\":\"tally\",\"type\":\"" + pricing_type + "\",\"time\":\"" +
+         format_rfc3339(v.effective_from_ms) +
+         "\",\"datacontenttype\":\"application/json\",\"data\":" + encode_price_version(v) + "}";
+}
+
 void publish_pricing(producer& out, const std::string& control_topic,
                      const std::vector<price_version>& versions) {
   for (auto v : versions) {
     if (v.id.empty()) v.id = derive_price_version_id(v);
-    std::string data = encode_price_version(v);
-    std::string id = "pricing-" + v.id;
-    std::string time = format_rfc3339(v.effective_from_ms);
-    std::string value = std::string("{\"specversion\":\"1.0\",\"id\":\"") + id +
-                        "\",\"source\":\"tally\",\"type\":\"" + pricing_type + "\",\"time\":\"" +
-                        time + "\",\"datacontenttype\":\"application/json\",\"data\":" + data +
-                        "}";
-    out.produce(control_topic, -1, "pricing/" + v.id, value,
-                cloudevent_headers(id, pricing_type, "tally", time));
+    out.produce(control_topic, -1, "pricing/" + v.id, encode_pricing_event(v),
+                cloudevent_headers("pricing-" + v.id, pricing_type, "tally",
+                                   format_rfc3339(v.effective_from_ms)));
   }
   wait_acked(out, "pricing");
 }
@@ -164,8 +166,10 @@ pricing_table read_pricing(const std::string& brokers, const std::string& contro
           simdjson::dom::element d;
           if (!doc["data"].get(d)) {
             auto v = decode_price_version(simdjson::minify(d));
-            if (v) table.add(*v);
-            else spdlog::warn("control {}: bad price version", m->offset);
+            if (v)
+              table.add(*v);
+            else
+              spdlog::warn("control {}: bad price version", m->offset);
           }
         }
       }

@@ -26,6 +26,10 @@ struct topic_names {
 // with one. Throws std::runtime_error when the broker refuses.
 void ensure_topics(const std::string& brokers, const topic_names& topics, int partitions);
 
+// The control event of a price version: a CloudEvent of type tally.pricing_published.v1 whose
+// data is encode_price_version(v). `v.id` must be set.
+std::string encode_pricing_event(const price_version& v);
+
 // Publishes each price version (key "pricing/<id>") and waits for the acknowledgements.
 void publish_pricing(producer& out, const std::string& control_topic,
                      const std::vector<price_version>& versions);

@@ -23,8 +23,12 @@ time_ms wall_clock_ms() {
 
 constexpr std::size_t max_cached_rows = 200'000;
 
-std::string ledger_key(std::int32_t p) { return "ledger/" + std::to_string(p); }
-std::string reports_key(std::int32_t p) { return "reports/" + std::to_string(p); }
+std::string ledger_key(std::int32_t p) {
+  return "ledger/" + std::to_string(p);
+}
+std::string reports_key(std::int32_t p) {
+  return "reports/" + std::to_string(p);
+}
 
 }  // namespace
 
@@ -99,8 +103,8 @@ void partition_owner::assigned(rd_kafka_topic_partition_list_t* parts) {
 
 void partition_owner::reassign() {
   need_reassign_ = false;
-  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(
-      static_cast<int>(partitions_.size() * 2));
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(partitions_.size() * 2));
   bool all = true;
   for (auto& [n, p] : partitions_) {
     rd_kafka_topic_partition_list_add(list, options_.ledger_topic.c_str(), n)->offset =
@@ -136,8 +140,7 @@ void partition_owner::fold_record(const rd_kafka_message_t* m) {
   if (!ev) {
     counters_.fold_skipped.fetch_add(1, std::memory_order_relaxed);
     state_.add_meta_i64("skipped/" + ev.error().message(), 1);
-    spdlog::warn("ledger {}@{}: skipped record: {}", m->partition, m->offset,
-                 ev.error().message());
+    spdlog::warn("ledger {}@{}: skipped record: {}", m->partition, m->offset, ev.error().message());
   } else {
     auto outcome = state_.apply(*ev);
     if (outcome == fold_outcome::duplicate) {
@@ -211,10 +214,18 @@ void partition_owner::decide_record(const rd_kafka_message_t* m) {
     d.reason = "bad_report";
   }
   switch (d.what) {
-    case verdict::recorded: counters_.reports_recorded.fetch_add(1); break;
-    case verdict::rejected: counters_.reports_rejected.fetch_add(1); break;
-    case verdict::duplicate: counters_.reports_duplicate.fetch_add(1); break;
-    case verdict::invalid: counters_.reports_invalid.fetch_add(1); break;
+    case verdict::recorded:
+      counters_.reports_recorded.fetch_add(1);
+      break;
+    case verdict::rejected:
+      counters_.reports_rejected.fetch_add(1);
+      break;
+    case verdict::duplicate:
+      counters_.reports_duplicate.fetch_add(1);
+      break;
+    case verdict::invalid:
+      counters_.reports_invalid.fetch_add(1);
+      break;
   }
   if (d.events.empty()) {
     p.unwritten.emplace_back(m->offset, d.what == verdict::invalid ? d.reason : std::string());
@@ -290,9 +301,8 @@ void partition_owner::run(const std::atomic<bool>& stop) {
       rd_kafka_message_destroy(m);
     }
     if (since_flush_ >= options_.flush_every_events ||
-        (since_flush_ > 0 &&
-         std::chrono::steady_clock::now() - last_flush_ >=
-             std::chrono::milliseconds(options_.flush_every_ms))) {
+        (since_flush_ > 0 && std::chrono::steady_clock::now() - last_flush_ >=
+                                 std::chrono::milliseconds(options_.flush_every_ms))) {
       flush();
     }
     if (need_reassign_) {

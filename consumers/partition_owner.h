@@ -36,18 +36,18 @@
 namespace tally {
 
 struct owner_options {
-  std::string brokers;                         // bootstrap servers
-  std::string group_id = "tally";              // consumer group of the nodes
-  std::string instance_id = "tally-1";         // static membership: stable per node
+  std::string brokers;                  // bootstrap servers
+  std::string group_id = "tally";       // consumer group of the nodes
+  std::string instance_id = "tally-1";  // static membership: stable per node
   std::string ledger_topic = "tally.ledger.v1";
   std::string reports_topic = "tally.reports.v1";
-  int session_timeout_ms = 10'000;             // a dead node's partitions move after this
-  int flush_every_events = 10'000;             // fold this many records per WriteBatch at most
-  int flush_every_ms = 50;                     // or flush after this long
-  bool decide_reports = true;                  // subscribe to the reports topic too
-  time_ms late_grace_ms = 7 * 86'400'000;      // reports older than this are refused
-  time_ms future_skew_ms = 5 * 60'000;         // reports further ahead are refused
-  std::string source = "tally";                // CloudEvents source of decided events
+  int session_timeout_ms = 10'000;         // a dead node's partitions move after this
+  int flush_every_events = 10'000;         // fold this many records per WriteBatch at most
+  int flush_every_ms = 50;                 // or flush after this long
+  bool decide_reports = true;              // subscribe to the reports topic too
+  time_ms late_grace_ms = 7 * 86'400'000;  // reports older than this are refused
+  time_ms future_skew_ms = 5 * 60'000;     // reports further ahead are refused
+  std::string source = "tally";            // CloudEvents source of decided events
 };
 
 // Counters for /metrics and `inspect`; written by the owner thread, read anywhere.

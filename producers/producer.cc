@@ -55,7 +55,8 @@ void producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaqu
   delivery d{m->err, m->partition, m->offset};
   if (m->err) {
     self->failed_.fetch_add(1);
-    spdlog::error("delivery to {} failed: {}", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+    spdlog::error("delivery to {} failed: {}", rd_kafka_topic_name(m->rkt),
+                  rd_kafka_err2str(m->err));
   } else {
     self->delivered_.fetch_add(1);
   }
@@ -78,12 +79,12 @@ rd_kafka_resp_err_t producer::produce(std::string_view topic, std::int32_t parti
   for (;;) {
     rd_kafka_resp_err_t err;
     if (hdrs) {
-      err = rd_kafka_producev(
-          rk_, RD_KAFKA_V_TOPIC(topic_name.c_str()), RD_KAFKA_V_PARTITION(partition),
-          RD_KAFKA_V_KEY(key.data(), key.size()),
-          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
-          RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+      err =
+          rd_kafka_producev(rk_, RD_KAFKA_V_TOPIC(topic_name.c_str()),
+                            RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(key.data(), key.size()),
+                            RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+                            RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
     } else {
       err = rd_kafka_producev(
           rk_, RD_KAFKA_V_TOPIC(topic_name.c_str()), RD_KAFKA_V_PARTITION(partition),

@@ -9,7 +9,8 @@ void add_lines(budget_view& v, live_view& live, const std::string& name, const s
                const limit_set& l, const periods& p, time_ms day_reset, time_ms month_reset) {
   auto line = [&](const char* window, const char* metric, std::int64_t limit, std::int64_t spent,
                   time_ms reset) {
-    budget_line b{name, window, metric, limit, spent, std::max<std::int64_t>(0, limit - spent),
+    budget_line b{name,  window,        metric,
+                  limit, spent,         std::max<std::int64_t>(0, limit - spent),
                   reset, spent >= limit};
     v.over_budget = v.over_budget || b.reached;
     v.lines.push_back(std::move(b));
@@ -54,8 +55,13 @@ budget_view budget_of(live_view& live, const limit_policy& policy, const team_id
   if (!task.empty()) {
     if (auto t = s.task(team, task); t && t->budget) {
       auto spent = live.get(totals_key(scope_task(team, task), window_lifetime, "-")).cost_nanos;
-      budget_line b{"task:" + task.str(), "lifetime", "cost", t->budget->count, spent,
-                    std::max<std::int64_t>(0, t->budget->count - spent), 0,
+      budget_line b{"task:" + task.str(),
+                    "lifetime",
+                    "cost",
+                    t->budget->count,
+                    spent,
+                    std::max<std::int64_t>(0, t->budget->count - spent),
+                    0,
                     spent >= t->budget->count};
       v.over_budget = v.over_budget || b.reached;
       v.lines.push_back(std::move(b));

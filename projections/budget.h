@@ -25,7 +25,7 @@ struct budget_line {
 };
 
 struct budget_view {
-  std::vector<budget_line> lines;  // only scopes that have a limit
+  std::vector<budget_line> lines;        // only scopes that have a limit
   std::int64_t rejected_cost_nanos = 0;  // of the agent this month: spent after told to stop
   bool over_budget = false;
 };

@@ -27,15 +27,13 @@ void add_window_checks(std::vector<check>& out, const std::string& name, const l
     out.push_back({name + ":day:cost", day.cost_nanos, l.cost_per_day->count, u.cost.count});
   }
   if (l.cost_per_month) {
-    out.push_back({name + ":month:cost", month.cost_nanos, l.cost_per_month->count,
-                   u.cost.count});
+    out.push_back({name + ":month:cost", month.cost_nanos, l.cost_per_month->count, u.cost.count});
   }
   if (l.tokens_per_day) {
     out.push_back({name + ":day:tokens", day.tokens(), *l.tokens_per_day, u.tokens.total()});
   }
   if (l.tokens_per_month) {
-    out.push_back(
-        {name + ":month:tokens", month.tokens(), *l.tokens_per_month, u.tokens.total()});
+    out.push_back({name + ":month:tokens", month.tokens(), *l.tokens_per_month, u.tokens.total()});
   }
 }
 
@@ -114,10 +112,10 @@ limit_set effective_agent_limits(ledger_state& s, const limit_policy& p, const a
 decision decide_usage(live_view& live, const decide_context& ctx, const usage_report& r,
                       std::optional<report_ref> ref) {
   decision d;
-  event_id id = !r.id.empty() ? r.id
-                : ref ? event_id{"r-" + std::to_string(ref->partition) + "-" +
-                                 std::to_string(ref->offset)}
-                      : event_id{};
+  event_id id =
+      !r.id.empty() ? r.id
+      : ref ? event_id{"r-" + std::to_string(ref->partition) + "-" + std::to_string(ref->offset)}
+            : event_id{};
   if (id.empty() || r.team.empty()) {
     d.reason = "no_identity";
     return d;

@@ -6,9 +6,9 @@ namespace tally {
 namespace {
 
 constexpr std::int64_t totals::*fields[] = {
-    &totals::cost_nanos,         &totals::rejected_cost_nanos,   &totals::input_tokens,
-    &totals::output_tokens,      &totals::cache_creation_tokens, &totals::cache_read_tokens,
-    &totals::events,             &totals::rejected_events,       &totals::unpriced_events,
+    &totals::cost_nanos,    &totals::rejected_cost_nanos,   &totals::input_tokens,
+    &totals::output_tokens, &totals::cache_creation_tokens, &totals::cache_read_tokens,
+    &totals::events,        &totals::rejected_events,       &totals::unpriced_events,
 };
 static_assert(sizeof(fields) / sizeof(fields[0]) * 8 == totals_encoded_size);
 
@@ -64,9 +64,12 @@ std::string escape_component(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (char c : s) {
-    if (c == '%') out += "%25";
-    else if (c == '/') out += "%2F";
-    else out.push_back(c);
+    if (c == '%')
+      out += "%25";
+    else if (c == '/')
+      out += "%2F";
+    else
+      out.push_back(c);
   }
   return out;
 }

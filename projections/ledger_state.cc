@@ -31,7 +31,9 @@ std::optional<json::object> parse_object(const std::string& s) {
   return std::move(v.get_object());
 }
 
-std::string day_of_utc(time_ms t) { return format_rfc3339(t).substr(0, 10); }
+std::string day_of_utc(time_ms t) {
+  return format_rfc3339(t).substr(0, 10);
+}
 
 void put_opt(json::object& o, const char* k, const std::optional<nanos>& v) {
   if (v) o[k] = v->count;
@@ -81,7 +83,9 @@ session_status status_of(std::string_view s) {
 
 }  // namespace
 
-std::string scope_team(const team_id& t) { return "t/" + t.str(); }
+std::string scope_team(const team_id& t) {
+  return "t/" + t.str();
+}
 std::string scope_agent(const team_id& t, const agent_id& a) {
   return "a/" + t.str() + "/" + a.str();
 }
@@ -197,7 +201,9 @@ ledger_state::totals_entry& ledger_state::load_totals(std::string_view key) {
   return totals_.emplace(std::string(key), e).first->second;
 }
 
-const totals& ledger_state::get_totals(std::string_view key) { return load_totals(key).value; }
+const totals& ledger_state::get_totals(std::string_view key) {
+  return load_totals(key).value;
+}
 
 void ledger_state::add_totals(std::string_view key, const totals& delta) {
   auto& e = load_totals(key);
@@ -369,8 +375,7 @@ fold_outcome ledger_state::apply(const event& e) {
             for (auto& t : p.tags) tags.emplace_back(t);
             o["tags"] = std::move(tags);
             if (p.budget) o["budget_nanos"] = p.budget->count;
-            put(column::entities, "task/" + p.team.str() + "/" + p.task.str(),
-                json::serialize(o));
+            put(column::entities, "task/" + p.team.str() + "/" + p.task.str(), json::serialize(o));
           },
           [&](const limits_set& p) {
             std::string scope = p.scope == limit_scope::global ? "g"

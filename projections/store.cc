@@ -18,18 +18,27 @@ constexpr column all_columns[] = {column::totals, column::entities, column::dedu
 
 std::string_view column_name(column cf) {
   switch (cf) {
-    case column::totals: return "totals";
-    case column::entities: return "entities";
-    case column::dedup: return "dedup";
-    case column::outbox: return "outbox";
-    case column::meta: return "meta";
+    case column::totals:
+      return "totals";
+    case column::entities:
+      return "entities";
+    case column::dedup:
+      return "dedup";
+    case column::outbox:
+      return "outbox";
+    case column::meta:
+      return "meta";
   }
   return "?";
 }
 
-ledger_store::ledger_store(store_options options) : options_(std::move(options)) { open(); }
+ledger_store::ledger_store(store_options options) : options_(std::move(options)) {
+  open();
+}
 
-ledger_store::~ledger_store() { close(); }
+ledger_store::~ledger_store() {
+  close();
+}
 
 void ledger_store::open() {
   rocksdb::Options db_options;
@@ -96,8 +105,9 @@ rocksdb::Status ledger_store::write(const std::vector<ledger_state::change>& cha
   return db_->Write(wo, &batch);
 }
 
-void ledger_store::for_each(column cf, std::string_view prefix,
-                            const std::function<void(std::string_view, std::string_view)>& f) const {
+void ledger_store::for_each(
+    column cf, std::string_view prefix,
+    const std::function<void(std::string_view, std::string_view)>& f) const {
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), handles_[static_cast<int>(cf) + 1]));
   rocksdb::Slice p(prefix.data(), prefix.size());

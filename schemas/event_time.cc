@@ -12,7 +12,9 @@ namespace {
 using namespace std::chrono;
 using sys_ms = date::sys_time<milliseconds>;
 
-sys_ms to_sys(time_ms t) { return sys_ms{milliseconds{t}}; }
+sys_ms to_sys(time_ms t) {
+  return sys_ms{milliseconds{t}};
+}
 
 // Midnight of a local day in a zone; for days that start in a DST gap, the first valid instant.
 time_ms local_midnight(date::local_days d, const date::time_zone* zone) {
@@ -28,7 +30,9 @@ time_ms local_midnight(date::local_days d, const date::time_zone* zone) {
 
 }  // namespace
 
-std::string format_rfc3339(time_ms t) { return date::format("%FT%TZ", to_sys(t)); }
+std::string format_rfc3339(time_ms t) {
+  return date::format("%FT%TZ", to_sys(t));
+}
 
 boost::system::result<time_ms> parse_rfc3339(std::string_view text) {
   // date::parse wants an istream; fractional seconds are read by %S at the precision of the

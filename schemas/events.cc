@@ -8,9 +8,9 @@
 
 #include <optional>
 
-#include <boost/json.hpp>
 #include <date/date.h>
 #include <simdjson.h>
+#include <boost/json.hpp>
 
 namespace tally {
 namespace json = boost::json;
@@ -23,11 +23,16 @@ class decode_category_impl final : public boost::system::error_category {
   const char* name() const noexcept override { return "tally.decode"; }
   std::string message(int ev) const override {
     switch (static_cast<decode_errc>(ev)) {
-      case decode_errc::ok: return "ok";
-      case decode_errc::malformed_json: return "malformed JSON";
-      case decode_errc::not_cloudevent: return "not a CloudEvent";
-      case decode_errc::unknown_type: return "unknown event type";
-      case decode_errc::bad_field: return "missing or invalid field";
+      case decode_errc::ok:
+        return "ok";
+      case decode_errc::malformed_json:
+        return "malformed JSON";
+      case decode_errc::not_cloudevent:
+        return "not a CloudEvent";
+      case decode_errc::unknown_type:
+        return "unknown event type";
+      case decode_errc::bad_field:
+        return "missing or invalid field";
     }
     return "unknown decode error";
   }
@@ -65,83 +70,82 @@ void put_tokens(json::object& o, const token_counts& t) {
 
 json::object data_of(const event_payload& p) {
   json::object o;
-  std::visit(
-      overloaded{
-          [&](const team_created& e) {
-            o["team_id"] = e.team.str();
-            o["name"] = e.name;
-            o["timezone"] = e.timezone;
-          },
-          [&](const agent_registered& e) {
-            o["team_id"] = e.team.str();
-            o["agent_id"] = e.agent.str();
-            o["name"] = e.name;
-            o["type"] = e.type;
-          },
-          [&](const task_created& e) {
-            o["team_id"] = e.team.str();
-            o["task_id"] = e.task.str();
-            o["title"] = e.title;
-            o["priority"] = e.priority;
-            o["task_type"] = e.task_type;
-            json::array tags;
-            for (auto& t : e.tags) tags.emplace_back(t);
-            o["tags"] = std::move(tags);
-            if (e.budget) o["budget_nanos"] = e.budget->count;
-          },
-          [&](const limits_set& e) {
-            o["team_id"] = e.team.str();
-            o["scope"] = e.scope == limit_scope::global ? "global"
-                         : e.scope == limit_scope::team ? "team"
-                                                        : "agent";
-            o["scope_id"] = e.scope_id;
-            json::object l;
-            put_limit_set(l, e.limits);
-            o["limits"] = std::move(l);
-          },
-          [&](const session_opened& e) {
-            o["team_id"] = e.team.str();
-            o["agent_id"] = e.agent.str();
-            o["session_id"] = e.session.str();
-            o["task_id"] = e.task.str();
-            o["model"] = e.model;
-            o["effort"] = e.effort;
-          },
-          [&](const session_ended& e) {
-            o["team_id"] = e.team.str();
-            o["session_id"] = e.session.str();
-            o["status"] = to_string(e.status);
-          },
-          [&](const session_terminated& e) {
-            o["team_id"] = e.team.str();
-            o["session_id"] = e.session.str();
-            o["reason"] = e.reason;
-          },
-          [&](const usage_decided& e) {
-            o["team_id"] = e.team.str();
-            o["agent_id"] = e.agent.str();
-            o["session_id"] = e.session.str();
-            o["task_id"] = e.task.str();
-            o["model"] = e.model;
-            o["effort"] = e.effort;
-            put_tokens(o, e.tokens);
-            o["cost_nanos"] = e.cost.count;
-            o["cost_source"] = to_string(e.source);
-            o["price_version"] = e.price_version;
-            o["occurred_at"] = format_rfc3339(e.occurred_at);
-            o["day"] = e.day;
-            o["month"] = e.month;
-            o["over_budget"] = e.over_budget;
-            o["action"] = e.stop ? "stop" : "continue";
-            o["reason"] = e.reason;
-            o["epoch"] = e.epoch;
-            if (e.report) {
-              o["report_partition"] = e.report->partition;
-              o["report_offset"] = e.report->offset;
-            }
-          },
-      },
-      p);
+  std::visit(overloaded{
+                 [&](const team_created& e) {
+                   o["team_id"] = e.team.str();
+                   o["name"] = e.name;
+                   o["timezone"] = e.timezone;
+                 },
+                 [&](const agent_registered& e) {
+                   o["team_id"] = e.team.str();
+                   o["agent_id"] = e.agent.str();
+                   o["name"] = e.name;
+                   o["type"] = e.type;
+                 },
+                 [&](const task_created& e) {
+                   o["team_id"] = e.team.str();
+                   o["task_id"] = e.task.str();
+                   o["title"] = e.title;
+                   o["priority"] = e.priority;
+                   o["task_type"] = e.task_type;
+                   json::array tags;
+                   for (auto& t : e.tags) tags.emplace_back(t);
+                   o["tags"] = std::move(tags);
+                   if (e.budget) o["budget_nanos"] = e.budget->count;
+                 },
+                 [&](const limits_set& e) {
+                   o["team_id"] = e.team.str();
+                   o["scope"] = e.scope == limit_scope::global ? "global"
+                                : e.scope == limit_scope::team ? "team"
+                                                               : "agent";
+                   o["scope_id"] = e.scope_id;
+                   json::object l;
+                   put_limit_set(l, e.limits);
+                   o["limits"] = std::move(l);
+                 },
+                 [&](const session_opened& e) {
+                   o["team_id"] = e.team.str();
+                   o["agent_id"] = e.agent.str();
+                   o["session_id"] = e.session.str();
+                   o["task_id"] = e.task.str();
+                   o["model"] = e.model;
+                   o["effort"] = e.effort;
+                 },
+                 [&](const session_ended& e) {
+                   o["team_id"] = e.team.str();
+                   o["session_id"] = e.session.str();
+                   o["status"] = to_string(e.status);
+                 },
+                 [&](const session_terminated& e) {
+                   o["team_id"] = e.team.str();
+                   o["session_id"] = e.session.str();
+                   o["reason"] = e.reason;
+                 },
+                 [&](const usage_decided& e) {
+                   o["team_id"] = e.team.str();
+                   o["agent_id"] = e.agent.str();
+                   o["session_id"] = e.session.str();
+                   o["task_id"] = e.task.str();
+                   o["model"] = e.model;
+                   o["effort"] = e.effort;
+                   put_tokens(o, e.tokens);
+                   o["cost_nanos"] = e.cost.count;
+                   o["cost_source"] = to_string(e.source);
+                   o["price_version"] = e.price_version;
+                   o["occurred_at"] = format_rfc3339(e.occurred_at);
+                   o["day"] = e.day;
+                   o["month"] = e.month;
+                   o["over_budget"] = e.over_budget;
+                   o["action"] = e.stop ? "stop" : "continue";
+                   o["reason"] = e.reason;
+                   o["epoch"] = e.epoch;
+                   if (e.report) {
+                     o["report_partition"] = e.report->partition;
+                     o["report_offset"] = e.report->offset;
+                   }
+                 },
+             },
+             p);
   return o;
 }
 
@@ -188,8 +192,8 @@ std::string_view raw_number(od::value v) {
   od::json_type t;
   if (v.type().get(t) || t != od::json_type::number) throw field_error{};
   std::string_view raw = v.raw_json_token();
-  while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\t' ||
-                          raw.back() == '\r'))
+  while (!raw.empty() &&
+         (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\t' || raw.back() == '\r'))
     raw.remove_suffix(1);
   return raw;
 }
@@ -206,7 +210,6 @@ Id get_id_or_number(od::value v) {
   return get_id<Id>(v);
 }
 
-
 // Fast path of parse_rfc3339 for the form the ledger itself writes, "YYYY-MM-DDTHH:MM:SS[.f{1,3}]Z"
 // with every field in range and the year from 1970: the same value without an istream. Any
 // other text goes to parse_rfc3339, so the result is the same for every input.
@@ -221,13 +224,13 @@ std::optional<time_ms> fast_rfc3339(std::string_view t) {
       t[10] != 'T' || t[13] != ':' || t[16] != ':')
     return std::nullopt;
   int c, yy, mo, d, h, mi, sec;
-  if (!two_digits(t.data(), c) || !two_digits(t.data() + 2, yy) ||
-      !two_digits(t.data() + 5, mo) || !two_digits(t.data() + 8, d) ||
-      !two_digits(t.data() + 11, h) || !two_digits(t.data() + 14, mi) ||
-      !two_digits(t.data() + 17, sec))
+  if (!two_digits(t.data(), c) || !two_digits(t.data() + 2, yy) || !two_digits(t.data() + 5, mo) ||
+      !two_digits(t.data() + 8, d) || !two_digits(t.data() + 11, h) ||
+      !two_digits(t.data() + 14, mi) || !two_digits(t.data() + 17, sec))
     return std::nullopt;
   int year = c * 100 + yy;
-  if (year < 1970 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || sec > 59) return std::nullopt;
+  if (year < 1970 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || sec > 59)
+    return std::nullopt;
   std::int64_t ms = 0;
   std::size_t i = 19;
   if (t[i] == '.') {
@@ -265,13 +268,20 @@ void for_each_field(od::object obj, F&& f) {
 limit_set read_limit_set(od::object obj) {
   limit_set l;
   for_each_field(obj, [&](std::string_view k, od::value v) {
-    if (k == "cost_per_day_nanos") l.cost_per_day = nanos{get_count(v)};
-    else if (k == "cost_per_month_nanos") l.cost_per_month = nanos{get_count(v)};
-    else if (k == "cost_per_run_nanos") l.cost_per_run = nanos{get_count(v)};
-    else if (k == "tokens_per_day") l.tokens_per_day = get_count(v);
-    else if (k == "tokens_per_month") l.tokens_per_month = get_count(v);
-    else if (k == "tokens_per_run") l.tokens_per_run = get_count(v);
-    else if (k == "max_concurrent_sessions") l.max_concurrent_sessions = get_count(v);
+    if (k == "cost_per_day_nanos")
+      l.cost_per_day = nanos{get_count(v)};
+    else if (k == "cost_per_month_nanos")
+      l.cost_per_month = nanos{get_count(v)};
+    else if (k == "cost_per_run_nanos")
+      l.cost_per_run = nanos{get_count(v)};
+    else if (k == "tokens_per_day")
+      l.tokens_per_day = get_count(v);
+    else if (k == "tokens_per_month")
+      l.tokens_per_month = get_count(v);
+    else if (k == "tokens_per_run")
+      l.tokens_per_run = get_count(v);
+    else if (k == "max_concurrent_sessions")
+      l.max_concurrent_sessions = get_count(v);
   });
   return l;
 }
@@ -298,28 +308,46 @@ void read_usage(od::object obj, usage_decided& e) {
     if (k == "team_id") {
       e.team = get_id<team_id>(v, false);
       has_team = true;
-    } else if (k == "agent_id") e.agent = get_id<agent_id>(v);
-    else if (k == "session_id") e.session = get_id<session_id>(v);
-    else if (k == "task_id") e.task = get_id<task_id>(v);
-    else if (k == "model") e.model = get_string(v);
-    else if (k == "effort") e.effort = get_string(v);
-    else if (k == "input_tokens") e.tokens.input = get_count(v);
-    else if (k == "output_tokens") e.tokens.output = get_count(v);
-    else if (k == "cache_creation_input_tokens") e.tokens.cache_creation = get_count(v);
-    else if (k == "cache_read_input_tokens") e.tokens.cache_read = get_count(v);
-    else if (k == "cost_nanos") e.cost = nanos{get_count(v)};
-    else if (k == "cost_source") e.source = parse_cost_source(get_string(v));
-    else if (k == "price_version") e.price_version = get_string(v);
+    } else if (k == "agent_id")
+      e.agent = get_id<agent_id>(v);
+    else if (k == "session_id")
+      e.session = get_id<session_id>(v);
+    else if (k == "task_id")
+      e.task = get_id<task_id>(v);
+    else if (k == "model")
+      e.model = get_string(v);
+    else if (k == "effort")
+      e.effort = get_string(v);
+    else if (k == "input_tokens")
+      e.tokens.input = get_count(v);
+    else if (k == "output_tokens")
+      e.tokens.output = get_count(v);
+    else if (k == "cache_creation_input_tokens")
+      e.tokens.cache_creation = get_count(v);
+    else if (k == "cache_read_input_tokens")
+      e.tokens.cache_read = get_count(v);
+    else if (k == "cost_nanos")
+      e.cost = nanos{get_count(v)};
+    else if (k == "cost_source")
+      e.source = parse_cost_source(get_string(v));
+    else if (k == "price_version")
+      e.price_version = get_string(v);
     else if (k == "occurred_at") {
       auto t = read_time(get_string(v));
       if (!t) throw field_error{};
       e.occurred_at = *t;
-    } else if (k == "day") e.day = get_string(v);
-    else if (k == "month") e.month = get_string(v);
-    else if (k == "over_budget") e.over_budget = get_bool(v);
-    else if (k == "action") e.stop = get_string(v) == "stop";
-    else if (k == "reason") e.reason = get_string(v);
-    else if (k == "epoch") e.epoch = get_int(v);
+    } else if (k == "day")
+      e.day = get_string(v);
+    else if (k == "month")
+      e.month = get_string(v);
+    else if (k == "over_budget")
+      e.over_budget = get_bool(v);
+    else if (k == "action")
+      e.stop = get_string(v) == "stop";
+    else if (k == "reason")
+      e.reason = get_string(v);
+    else if (k == "epoch")
+      e.epoch = get_int(v);
     else if (k == "report_partition") {
       if (!e.report) e.report.emplace();
       e.report->partition = static_cast<std::int32_t>(get_int(v));
@@ -357,17 +385,22 @@ event_payload read_payload(std::string_view type, od::object obj) {
   if (type == "tally.team_created.v1") {
     team_created e;
     team_only(e, [&](std::string_view k, od::value v) {
-      if (k == "name") e.name = get_string(v);
-      else if (k == "timezone") e.timezone = get_string(v);
+      if (k == "name")
+        e.name = get_string(v);
+      else if (k == "timezone")
+        e.timezone = get_string(v);
     });
     return e;
   }
   if (type == "tally.agent_registered.v1") {
     agent_registered e;
     team_only(e, [&](std::string_view k, od::value v) {
-      if (k == "agent_id") e.agent = get_id<agent_id>(v, false);
-      else if (k == "name") e.name = get_string(v);
-      else if (k == "type") e.type = get_string(v);
+      if (k == "agent_id")
+        e.agent = get_id<agent_id>(v, false);
+      else if (k == "name")
+        e.name = get_string(v);
+      else if (k == "type")
+        e.type = get_string(v);
     });
     if (e.agent.empty()) throw field_error{};
     return e;
@@ -375,11 +408,16 @@ event_payload read_payload(std::string_view type, od::object obj) {
   if (type == "tally.task_created.v1") {
     task_created e;
     team_only(e, [&](std::string_view k, od::value v) {
-      if (k == "task_id") e.task = get_id_or_number<task_id>(v);
-      else if (k == "title") e.title = get_string(v);
-      else if (k == "priority") e.priority = get_string(v);
-      else if (k == "task_type") e.task_type = get_string(v);
-      else if (k == "budget_nanos") e.budget = nanos{get_count(v)};
+      if (k == "task_id")
+        e.task = get_id_or_number<task_id>(v);
+      else if (k == "title")
+        e.title = get_string(v);
+      else if (k == "priority")
+        e.priority = get_string(v);
+      else if (k == "task_type")
+        e.task_type = get_string(v);
+      else if (k == "budget_nanos")
+        e.budget = nanos{get_count(v)};
       else if (k == "tags") {
         od::array a;
         if (v.get_array().get(a)) throw field_error{};
@@ -396,14 +434,20 @@ event_payload read_payload(std::string_view type, od::object obj) {
   if (type == "tally.limits_set.v1") {
     limits_set e;
     for_each_field(obj, [&](std::string_view k, od::value v) {
-      if (k == "team_id") e.team = get_id<team_id>(v);
+      if (k == "team_id")
+        e.team = get_id<team_id>(v);
       else if (k == "scope") {
         auto s = get_string(v);
-        if (s == "global") e.scope = limit_scope::global;
-        else if (s == "team") e.scope = limit_scope::team;
-        else if (s == "agent") e.scope = limit_scope::agent;
-        else throw field_error{};
-      } else if (k == "scope_id") e.scope_id = get_string(v);
+        if (s == "global")
+          e.scope = limit_scope::global;
+        else if (s == "team")
+          e.scope = limit_scope::team;
+        else if (s == "agent")
+          e.scope = limit_scope::agent;
+        else
+          throw field_error{};
+      } else if (k == "scope_id")
+        e.scope_id = get_string(v);
       else if (k == "limits") {
         od::object l;
         if (v.get_object().get(l)) throw field_error{};
@@ -415,11 +459,16 @@ event_payload read_payload(std::string_view type, od::object obj) {
   if (type == "tally.session_opened.v1") {
     session_opened e;
     team_only(e, [&](std::string_view k, od::value v) {
-      if (k == "agent_id") e.agent = get_id<agent_id>(v, false);
-      else if (k == "session_id") e.session = get_id<session_id>(v, false);
-      else if (k == "task_id") e.task = get_id_or_number<task_id>(v);
-      else if (k == "model") e.model = get_string(v);
-      else if (k == "effort") e.effort = get_string(v);
+      if (k == "agent_id")
+        e.agent = get_id<agent_id>(v, false);
+      else if (k == "session_id")
+        e.session = get_id<session_id>(v, false);
+      else if (k == "task_id")
+        e.task = get_id_or_number<task_id>(v);
+      else if (k == "model")
+        e.model = get_string(v);
+      else if (k == "effort")
+        e.effort = get_string(v);
     });
     if (e.session.empty()) throw field_error{};
     return e;
@@ -427,8 +476,10 @@ event_payload read_payload(std::string_view type, od::object obj) {
   if (type == "tally.session_ended.v1") {
     session_ended e;
     team_only(e, [&](std::string_view k, od::value v) {
-      if (k == "session_id") e.session = get_id<session_id>(v, false);
-      else if (k == "status") e.status = parse_status(get_string(v));
+      if (k == "session_id")
+        e.session = get_id<session_id>(v, false);
+      else if (k == "status")
+        e.status = parse_status(get_string(v));
     });
     if (e.session.empty()) throw field_error{};
     return e;
@@ -436,8 +487,10 @@ event_payload read_payload(std::string_view type, od::object obj) {
   if (type == "tally.session_terminated.v1") {
     session_terminated e;
     team_only(e, [&](std::string_view k, od::value v) {
-      if (k == "session_id") e.session = get_id<session_id>(v, false);
-      else if (k == "reason") e.reason = get_string(v);
+      if (k == "session_id")
+        e.session = get_id<session_id>(v, false);
+      else if (k == "reason")
+        e.reason = get_string(v);
     });
     if (e.session.empty()) throw field_error{};
     return e;
@@ -470,20 +523,28 @@ const boost::system::error_category& decode_category() noexcept {
 
 std::string_view to_string(session_status s) {
   switch (s) {
-    case session_status::active: return "active";
-    case session_status::queued: return "queued";
-    case session_status::completed: return "completed";
-    case session_status::failed: return "failed";
-    case session_status::terminated: return "terminated";
+    case session_status::active:
+      return "active";
+    case session_status::queued:
+      return "queued";
+    case session_status::completed:
+      return "completed";
+    case session_status::failed:
+      return "failed";
+    case session_status::terminated:
+      return "terminated";
   }
   return "unknown";
 }
 
 std::string_view to_string(cost_source s) {
   switch (s) {
-    case cost_source::reported: return "reported";
-    case cost_source::computed: return "computed";
-    case cost_source::unpriced: return "unpriced";
+    case cost_source::reported:
+      return "reported";
+    case cost_source::computed:
+      return "computed";
+    case cost_source::unpriced:
+      return "unpriced";
   }
   return "unknown";
 }
@@ -546,9 +607,12 @@ boost::system::result<event> decode_event_impl(std::string_view text, bool in_pl
       if (field.unescaped_key().get(key)) return decode_errc::malformed_json;
       od::value v;
       if (field.value().get(v)) return decode_errc::malformed_json;
-      if (key == "specversion") has_spec = get_string(v) == "1.0";
-      else if (key == "id") e.id = event_id{get_string(v)};
-      else if (key == "source") e.source = get_string(v);
+      if (key == "specversion")
+        has_spec = get_string(v) == "1.0";
+      else if (key == "id")
+        e.id = event_id{get_string(v)};
+      else if (key == "source")
+        e.source = get_string(v);
       else if (key == "type") {
         if (payload_read) return decode_errc::not_cloudevent;  // retried by the copying path
         type = get_string(v);
@@ -607,8 +671,7 @@ boost::system::result<usage_report> decode_usage_report(std::string_view text) {
     if (tp.parser.iterate(tp.pad(text)).get(doc)) return decode_errc::malformed_json;
     od::object obj;
     if (auto err = doc.get_object().get(obj)) {
-      return err == simdjson::INCORRECT_TYPE ? decode_errc::bad_field
-                                             : decode_errc::malformed_json;
+      return err == simdjson::INCORRECT_TYPE ? decode_errc::bad_field : decode_errc::malformed_json;
     }
     usage_report r;
     // The seed spec's column names (tokens_input / tokens_output); every other token field,
@@ -617,18 +680,25 @@ boost::system::result<usage_report> decode_usage_report(std::string_view text) {
     bool cloudevent = false;
     std::string_view data_raw;
     for_each_field(obj, [&](std::string_view k, od::value v) {
-      if (k == "specversion") cloudevent = true;
+      if (k == "specversion")
+        cloudevent = true;
       else if (k == "data") {
         od::object d;
         if (v.get_object().get(d) || d.raw_json().get(data_raw)) throw field_error{};
-      } else if (k == "event_id" || (k == "id")) r.id = get_id<event_id>(v);
+      } else if (k == "event_id" || (k == "id"))
+        r.id = get_id<event_id>(v);
       else if (k == "team_id" || k == "project_id" || k == "workspace_id")
         r.team = get_id<team_id>(v, false);
-      else if (k == "agent_id") r.agent = get_id<agent_id>(v, false);
-      else if (k == "session_id" || k == "run_id") r.session = get_id_or_number<session_id>(v);
-      else if (k == "task_id") r.task = get_id_or_number<task_id>(v);
-      else if (k == "model") r.model = get_string(v);
-      else if (k == "effort") r.effort = get_string(v);
+      else if (k == "agent_id")
+        r.agent = get_id<agent_id>(v, false);
+      else if (k == "session_id" || k == "run_id")
+        r.session = get_id_or_number<session_id>(v);
+      else if (k == "task_id")
+        r.task = get_id_or_number<task_id>(v);
+      else if (k == "model")
+        r.model = get_string(v);
+      else if (k == "effort")
+        r.effort = get_string(v);
       else if (k == "cost_usd") {
         auto m = parse_usd(raw_number(v));
         if (!m || m->count < 0) throw field_error{};
@@ -637,8 +707,10 @@ boost::system::result<usage_report> decode_usage_report(std::string_view text) {
         auto t = parse_rfc3339(get_string(v));
         if (!t) throw field_error{};
         r.occurred_at = *t;
-      } else if (k == "tokens_input") seed_input = get_count(v);
-      else if (k == "tokens_output") seed_output = get_count(v);
+      } else if (k == "tokens_input")
+        seed_input = get_count(v);
+      else if (k == "tokens_output")
+        seed_output = get_count(v);
     });
     if (cloudevent) {
       if (data_raw.empty()) return decode_errc::bad_field;

@@ -128,9 +128,9 @@ struct usage_decided {
 struct usage_recorded : usage_decided {};
 struct usage_rejected : usage_decided {};
 
-using event_payload = std::variant<team_created, agent_registered, task_created, limits_set,
-                                   session_opened, session_ended, session_terminated,
-                                   usage_recorded, usage_rejected>;
+using event_payload =
+    std::variant<team_created, agent_registered, task_created, limits_set, session_opened,
+                 session_ended, session_terminated, usage_recorded, usage_rejected>;
 
 struct event {
   event_id id;

@@ -20,15 +20,20 @@ class money_category_impl final : public boost::system::error_category {
   const char* name() const noexcept override { return "tally.money"; }
   std::string message(int ev) const override {
     switch (static_cast<money_errc>(ev)) {
-      case money_errc::ok: return "ok";
-      case money_errc::syntax: return "not a JSON number";
-      case money_errc::out_of_range: return "amount out of range";
+      case money_errc::ok:
+        return "ok";
+      case money_errc::syntax:
+        return "not a JSON number";
+      case money_errc::out_of_range:
+        return "amount out of range";
     }
     return "unknown money error";
   }
 };
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 boost::system::result<nanos> parse_scaled(std::string_view s, int extra_scale) {
   std::size_t i = 0;
@@ -90,14 +95,15 @@ boost::system::result<nanos> parse_scaled(std::string_view s, int extra_scale) {
     char first_dropped = keep >= 0 ? digits[keep] : '0';
     bool rest_nonzero = false;
     if (keep >= 0) {
-      rest_nonzero = std::any_of(digits.begin() + keep + 1, digits.end(),
-                                 [](char c) { return c != '0'; });
+      rest_nonzero =
+          std::any_of(digits.begin() + keep + 1, digits.end(), [](char c) { return c != '0'; });
     } else {
       // Every digit is below the half: the value is under 0.5 nano.
       first_dropped = '0';
       rest_nonzero = true;
     }
-    bool round_up = first_dropped > '5' || (first_dropped == '5' && (rest_nonzero || value % 2 == 1));
+    bool round_up =
+        first_dropped > '5' || (first_dropped == '5' && (rest_nonzero || value % 2 == 1));
     if (round_up) ++value;
   }
   // The magnitude of INT64_MIN is one more than INT64_MAX: "-9223372036.854775808" fits.

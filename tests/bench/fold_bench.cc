@@ -24,9 +24,9 @@
 #include <thread>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "consumers/control.h"
 #include "consumers/partition_owner.h"
@@ -76,7 +76,8 @@ int main(int argc, char** argv) {
   int flush_ms = tally::owner_options{}.flush_every_ms;
   app.add_option("--flush-every-events", flush_events, "owner: events per WriteBatch at most");
   app.add_option("--flush-every-ms", flush_ms, "owner: flush after this long");
-  app.add_option("--brokers", brokers, "bootstrap servers (default $TALLY_BROKERS, else start one)");
+  app.add_option("--brokers", brokers,
+                 "bootstrap servers (default $TALLY_BROKERS, else start one)");
   app.add_option("--events", events, "number of UsageRecorded events")->check(CLI::PositiveNumber);
   app.add_option("--teams", teams, "number of teams")->check(CLI::PositiveNumber);
   app.add_option("--agents", agents, "number of agents (spread over the teams)")
@@ -99,9 +100,8 @@ int main(int argc, char** argv) {
   std::cout << "machine: " << std::thread::hardware_concurrency() << " CPUs (nproc "
             << sysconf(_SC_NPROCESSORS_ONLN) << "), " << cpu_model() << "\n";
   std::cout << "load average at start: " << load_average() << "\n";
-  std::cout << "brokers: " << brokers << ", events " << events << ", teams " << teams
-            << ", agents " << agents << ", partitions " << partitions << ", store " << data_dir
-            << "\n";
+  std::cout << "brokers: " << brokers << ", events " << events << ", teams " << teams << ", agents "
+            << agents << ", partitions " << partitions << ", store " << data_dir << "\n";
 
   // --- topics ------------------------------------------------------------------------------
   auto prefix = tally::test::unique_name("foldbench");
@@ -153,8 +153,8 @@ int main(int argc, char** argv) {
     e.time = u.occurred_at;
     e.source = "tally";
     expected_cost += u.cost.count;
-    expected_tokens += u.tokens.input + u.tokens.output + u.tokens.cache_creation +
-                       u.tokens.cache_read;
+    expected_tokens +=
+        u.tokens.input + u.tokens.output + u.tokens.cache_creation + u.tokens.cache_read;
     std::string key = u.team.str();
     e.payload = std::move(u);
     records.push_back({std::move(key), tally::encode_event(e)});
@@ -270,7 +270,8 @@ int main(int argc, char** argv) {
     rusage ru1{};
     getrusage(RUSAGE_SELF, &ru1);
     auto tv = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
-    double process_cpu_s = tv(ru1.ru_utime) - tv(ru0.ru_utime) + tv(ru1.ru_stime) - tv(ru0.ru_stime);
+    double process_cpu_s =
+        tv(ru1.ru_utime) - tv(ru0.ru_utime) + tv(ru1.ru_stime) - tv(ru0.ru_stime);
     owner_cpu = owner_cpu_s;
     std::cout << fmt::format(
         "fold: {} events folded and flushed in {:.3f} s ({} flushes; group join + first record "
@@ -285,9 +286,10 @@ int main(int argc, char** argv) {
   std::cout << fmt::format("  raw produce  {:>12.0f} events/s\n", produce_rate);
   std::cout << fmt::format("  fold         {:>12.0f} events/s\n", fold_rate);
   std::cout << fmt::format("  ratio fold/produce  {:.2f}\n", fold_rate / produce_rate);
-  std::cout << fmt::format("  (fold thread alone: {:.0f} events per CPU-second; load average "
-                           "now {})\n",
-                           events / owner_cpu, load_average());
+  std::cout << fmt::format(
+      "  (fold thread alone: {:.0f} events per CPU-second; load average "
+      "now {})\n",
+      events / owner_cpu, load_average());
   std::cout << fmt::format("  target fold >= 150000 events/s: {}\n\n",
                            fold_rate >= 150'000 ? "met" : "NOT met");
 

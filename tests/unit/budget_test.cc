@@ -23,8 +23,8 @@ event usage(const std::string& id, const std::string& day, std::int64_t cost_nan
 TEST(Budget, TightestScopesWithSpentRemainingAndResetInTheTeamZone) {
   ledger_state state;
   state.apply(event{event_id{"t"}, 0, "test", team_created{team_id{"acme"}, "Acme", "Asia/Tokyo"}});
-  task_created task{team_id{"acme"}, task_id{"594"}, "Fix typo", "low", "bugfix", {"budget:0.50"},
-                    nanos{500'000'000}};
+  task_created task{team_id{"acme"}, task_id{"594"},  "Fix typo",        "low",
+                    "bugfix",        {"budget:0.50"}, nanos{500'000'000}};
   state.apply(event{event_id{"k"}, 0, "test", task});
   state.apply(usage("u1", "2026-11-24", 3'420'000'000, "594"));
   live_view live(state);

@@ -1,6 +1,6 @@
 // The JSON Schemas in schemas/events/ describe what the code writes: one event of each type is
 // encoded with encode_event() (reports with encode_usage_report(), pricing with
-// encode_price_version()), written to a temporary directory and validated with Python's
+// encode_pricing_event()), written to a temporary directory and validated with Python's
 // jsonschema (Debian package python3-jsonschema, installed by deploy/install-deps): the
 // envelope against cloudevent.v1 and the data against the schema its type names. Deliberately
 // bad records must be refused, so a schema that accepts anything fails too.
@@ -14,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include "consumers/control.h"
 #include "schemas/events.h"
 #include "schemas/pricing.h"
 
@@ -162,18 +163,14 @@ std::map<std::string, std::string> samples() {
   rej.price_version = "";
   add(ev("rej", rej));
 
-  // Pricing, as consumers/control.cc publish_pricing() wraps encode_price_version().
+  // Pricing, as consumers/control.cc publishes it.
   price_version v;
   v.effective_from_ms = t0;
   v.models["sonnet"] = make_model_price(nanos{3'000'000'000}, nanos{15'000'000'000});
   v.models["haiku"] = make_model_price(nanos{800'000'000}, nanos{4'000'000'000});
   v.aliases.emplace_back("claude-sonnet-4*", "sonnet");
   v.id = derive_price_version_id(v);
-  out["event--tally.pricing_published.v1--p"] =
-      R"({"specversion":"1.0","id":"pricing-)" + v.id +
-      R"(","source":"tally","type":"tally.pricing_published.v1","time":")" +
-      format_rfc3339(v.effective_from_ms) + R"(","datacontenttype":"application/json","data":)" +
-      encode_price_version(v) + "}";
+  out["event--tally.pricing_published.v1--p"] = encode_pricing_event(v);
 
   // No encoder yet: the documented shape of an alert.
   out["event--tally.budget_threshold_crossed.v1--alert"] =
