@@ -109,8 +109,8 @@ void append_escaped(std::string& out, std::string_view s) {
 
 // The totals rows of a decided usage event, in a fixed order, built in one reused buffer: f
 // receives the key (valid during the call only) and the delta.
-template <class F>
-void visit_totals(const usage_decided& u, bool rejected, std::string& key, F&& f) {
+// What one decided usage event adds to each of its rows.
+totals delta_of(const usage_decided& u, bool rejected) {
   totals d;
   if (rejected) {
     d.rejected_cost_nanos = u.cost.count;
@@ -124,6 +124,14 @@ void visit_totals(const usage_decided& u, bool rejected, std::string& key, F&& f
     d.events = 1;
     d.unpriced_events = u.source == cost_source::unpriced ? 1 : 0;
   }
+  return d;
+}
+
+std::int64_t floor_div(std::int64_t a, std::int64_t b) { return a / b - (a % b < 0 ? 1 : 0); }
+
+template <class F>
+void visit_totals(const usage_decided& u, bool rejected, std::string& key, F&& f) {
+  const totals d = delta_of(u, rejected);
   const std::string& team = u.team.str();
   auto emit = [&](char window, std::string_view period) {
     const std::size_t n = key.size();
@@ -191,14 +199,22 @@ void for_each_total(const usage_decided& u, bool rejected,
   visit_totals(u, rejected, key, f);
 }
 
-ledger_state::totals_entry& ledger_state::load_totals(std::string_view key) {
+ledger_state::totals_map::value_type& ledger_state::load_totals_row(std::string_view key) {
   auto it = totals_.find(key);
-  if (it != totals_.end()) return it->second;
+  if (it != totals_.end()) return *it;
   totals_entry e;
   if (source_) {
     if (auto v = source_->get(column::totals, key)) decode_totals(*v, e.value);
   }
-  return totals_.emplace(std::string(key), e).first->second;
+  return *totals_.emplace(std::string(key), e).first;
+}
+
+void ledger_state::add_to(totals_map::value_type& row, const totals& delta) {
+  row.second.value += delta;
+  if (!row.second.dirty) {
+    row.second.dirty = true;
+    dirty_totals_.push_back(row.first);
+  }
 }
 
 const totals& ledger_state::get_totals(std::string_view key) {
@@ -206,12 +222,7 @@ const totals& ledger_state::get_totals(std::string_view key) {
 }
 
 void ledger_state::add_totals(std::string_view key, const totals& delta) {
-  auto& e = load_totals(key);
-  e.value += delta;
-  if (!e.dirty) {
-    e.dirty = true;
-    dirty_totals_.emplace_back(key);
-  }
+  add_to(load_totals_row(key), delta);
 }
 
 ledger_state::row& ledger_state::load(column cf, std::string_view key) {
@@ -415,8 +426,35 @@ fold_outcome ledger_state::apply(const event& e) {
           },
           [&](const usage_decided& p) {
             bool rejected = std::holds_alternative<usage_rejected>(e.payload);
-            visit_totals(p, rejected, scratch_,
-                         [&](const std::string& k, const totals& d) { add_totals(k, d); });
+            // The dimension rows through the row-set cache, the lifetime rows by key; the
+            // rows and deltas are exactly those of visit_totals.
+            signature_.clear();
+            for (const std::string* part : {&p.team.str(), &p.agent.str(), &p.model, &p.effort,
+                                            &p.day, &p.month}) {
+              signature_.append(*part).push_back('\x1f');
+            }
+            signature_.append(std::to_string(floor_div(p.occurred_at, 86'400'000)));
+            auto set = row_sets_.find(signature_);
+            if (set == row_sets_.end()) {
+              std::vector<totals_map::value_type*> rows;
+              visit_totals(p, rejected, scratch_, [&](const std::string& k, const totals&) {
+                if (k.starts_with("k/") || k.starts_with("s/")) return;
+                rows.push_back(&load_totals_row(k));
+              });
+              set = row_sets_.emplace(signature_, std::move(rows)).first;
+            }
+            const totals d = delta_of(p, rejected);
+            for (auto* row : set->second) add_to(*row, d);
+            if (!p.task.empty()) {
+              scratch_.assign("k/").append(p.team.str()).push_back('/');
+              scratch_.append(p.task.str()).append("/l/-");
+              add_totals(scratch_, d);
+            }
+            if (!p.session.empty()) {
+              scratch_.assign("s/").append(p.team.str()).push_back('/');
+              scratch_.append(p.session.str()).append("/l/-");
+              add_totals(scratch_, d);
+            }
             auto entity_key = [&](const char* kind, const std::string& a, const std::string* b) {
               scratch_.assign(kind);
               scratch_.append(a);
@@ -495,6 +533,7 @@ void ledger_state::evict_clean_over(std::size_t max_cached) {
 }
 
 void ledger_state::evict_clean() {
+  row_sets_.clear();
   std::erase_if(totals_, [](const auto& kv) { return !kv.second.dirty; });
   for (auto& m : rows_) std::erase_if(m, [](const auto& kv) { return !kv.second.dirty; });
 }

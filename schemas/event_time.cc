@@ -73,9 +73,17 @@ boost::system::result<time_ms> parse_date_or_time(std::string_view text) {
 utc_day utc_day_of(time_ms t) {
   auto d = date::floor<date::days>(to_sys(t));
   date::year_month_day ymd{d};
+  // On the fold's path: digits by hand, not snprintf. Years 0000-9999.
   utc_day out;
-  std::snprintf(out.text, sizeof out.text, "%04d-%02u-%02u", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
+  auto put = [&](int at, unsigned v, int width) {
+    for (int i = width - 1; i >= 0; --i, v /= 10) out.text[at + i] = static_cast<char>('0' + v % 10);
+  };
+  put(0, static_cast<unsigned>(static_cast<int>(ymd.year())), 4);
+  out.text[4] = '-';
+  put(5, static_cast<unsigned>(ymd.month()), 2);
+  out.text[7] = '-';
+  put(8, static_cast<unsigned>(ymd.day()), 2);
+  out.text[10] = '\0';
   return out;
 }
 
