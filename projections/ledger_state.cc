@@ -127,7 +127,9 @@ totals delta_of(const usage_decided& u, bool rejected) {
   return d;
 }
 
-std::int64_t floor_div(std::int64_t a, std::int64_t b) { return a / b - (a % b < 0 ? 1 : 0); }
+std::int64_t floor_div(std::int64_t a, std::int64_t b) {
+  return a / b - (a % b < 0 ? 1 : 0);
+}
 
 template <class F>
 void visit_totals(const usage_decided& u, bool rejected, std::string& key, F&& f) {
@@ -429,8 +431,8 @@ fold_outcome ledger_state::apply(const event& e) {
             // The dimension rows through the row-set cache, the lifetime rows by key; the
             // rows and deltas are exactly those of visit_totals.
             signature_.clear();
-            for (const std::string* part : {&p.team.str(), &p.agent.str(), &p.model, &p.effort,
-                                            &p.day, &p.month}) {
+            for (const std::string* part :
+                 {&p.team.str(), &p.agent.str(), &p.model, &p.effort, &p.day, &p.month}) {
               signature_.append(*part).push_back('\x1f');
             }
             signature_.append(std::to_string(floor_div(p.occurred_at, 86'400'000)));

@@ -76,7 +76,8 @@ utc_day utc_day_of(time_ms t) {
   // On the fold's path: digits by hand, not snprintf. Years 0000-9999.
   utc_day out;
   auto put = [&](int at, unsigned v, int width) {
-    for (int i = width - 1; i >= 0; --i, v /= 10) out.text[at + i] = static_cast<char>('0' + v % 10);
+    for (int i = width - 1; i >= 0; --i, v /= 10)
+      out.text[at + i] = static_cast<char>('0' + v % 10);
   };
   put(0, static_cast<unsigned>(static_cast<int>(ymd.year())), 4);
   out.text[4] = '-';

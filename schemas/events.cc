@@ -302,58 +302,84 @@ cost_source parse_cost_source(std::string_view s) {
   throw field_error{};
 }
 
+// The hottest decoder (every usage event of the fold): keys are dispatched by length first, so
+// each field costs one or two comparisons. Unknown keys are ignored, as everywhere.
 void read_usage(od::object obj, usage_decided& e) {
   bool has_team = false;
   for_each_field(obj, [&](std::string_view k, od::value v) {
-    if (k == "team_id") {
-      e.team = get_id<team_id>(v, false);
-      has_team = true;
-    } else if (k == "agent_id")
-      e.agent = get_id<agent_id>(v);
-    else if (k == "session_id")
-      e.session = get_id<session_id>(v);
-    else if (k == "task_id")
-      e.task = get_id<task_id>(v);
-    else if (k == "model")
-      e.model = get_string(v);
-    else if (k == "effort")
-      e.effort = get_string(v);
-    else if (k == "input_tokens")
-      e.tokens.input = get_count(v);
-    else if (k == "output_tokens")
-      e.tokens.output = get_count(v);
-    else if (k == "cache_creation_input_tokens")
-      e.tokens.cache_creation = get_count(v);
-    else if (k == "cache_read_input_tokens")
-      e.tokens.cache_read = get_count(v);
-    else if (k == "cost_nanos")
-      e.cost = nanos{get_count(v)};
-    else if (k == "cost_source")
-      e.source = parse_cost_source(get_string(v));
-    else if (k == "price_version")
-      e.price_version = get_string(v);
-    else if (k == "occurred_at") {
-      auto t = read_time(get_string(v));
-      if (!t) throw field_error{};
-      e.occurred_at = *t;
-    } else if (k == "day")
-      e.day = get_string(v);
-    else if (k == "month")
-      e.month = get_string(v);
-    else if (k == "over_budget")
-      e.over_budget = get_bool(v);
-    else if (k == "action")
-      e.stop = get_string(v) == "stop";
-    else if (k == "reason")
-      e.reason = get_string(v);
-    else if (k == "epoch")
-      e.epoch = get_int(v);
-    else if (k == "report_partition") {
-      if (!e.report) e.report.emplace();
-      e.report->partition = static_cast<std::int32_t>(get_int(v));
-    } else if (k == "report_offset") {
-      if (!e.report) e.report.emplace();
-      e.report->offset = get_int(v);
+    switch (k.size()) {
+      case 3:
+        if (k == "day") e.day = get_string(v);
+        break;
+      case 5:
+        if (k == "model")
+          e.model = get_string(v);
+        else if (k == "month")
+          e.month = get_string(v);
+        else if (k == "epoch")
+          e.epoch = get_int(v);
+        break;
+      case 6:
+        if (k == "effort")
+          e.effort = get_string(v);
+        else if (k == "action")
+          e.stop = get_string(v) == "stop";
+        else if (k == "reason")
+          e.reason = get_string(v);
+        break;
+      case 7:
+        if (k == "team_id") {
+          e.team = get_id<team_id>(v, false);
+          has_team = true;
+        } else if (k == "task_id") {
+          e.task = get_id<task_id>(v);
+        }
+        break;
+      case 8:
+        if (k == "agent_id") e.agent = get_id<agent_id>(v);
+        break;
+      case 10:
+        if (k == "session_id")
+          e.session = get_id<session_id>(v);
+        else if (k == "cost_nanos")
+          e.cost = nanos{get_count(v)};
+        break;
+      case 11:
+        if (k == "cost_source") {
+          e.source = parse_cost_source(get_string(v));
+        } else if (k == "occurred_at") {
+          auto t = read_time(get_string(v));
+          if (!t) throw field_error{};
+          e.occurred_at = *t;
+        } else if (k == "over_budget") {
+          e.over_budget = get_bool(v);
+        }
+        break;
+      case 12:
+        if (k == "input_tokens") e.tokens.input = get_count(v);
+        break;
+      case 13:
+        if (k == "output_tokens") {
+          e.tokens.output = get_count(v);
+        } else if (k == "price_version") {
+          e.price_version = get_string(v);
+        } else if (k == "report_offset") {
+          if (!e.report) e.report.emplace();
+          e.report->offset = get_int(v);
+        }
+        break;
+      case 16:
+        if (k == "report_partition") {
+          if (!e.report) e.report.emplace();
+          e.report->partition = static_cast<std::int32_t>(get_int(v));
+        }
+        break;
+      case 23:
+        if (k == "cache_read_input_tokens") e.tokens.cache_read = get_count(v);
+        break;
+      case 27:
+        if (k == "cache_creation_input_tokens") e.tokens.cache_creation = get_count(v);
+        break;
     }
   });
   if (!has_team || e.day.size() != 10 || e.month.size() != 7) throw field_error{};
