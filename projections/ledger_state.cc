@@ -35,29 +35,8 @@ std::string day_of_utc(time_ms t) {
   return format_rfc3339(t).substr(0, 10);
 }
 
-void put_opt(json::object& o, const char* k, const std::optional<nanos>& v) {
-  if (v) o[k] = v->count;
-}
-void put_opt(json::object& o, const char* k, const std::optional<std::int64_t>& v) {
-  if (v) o[k] = *v;
-}
 void get_opt(const json::object& o, const char* k, std::optional<nanos>& v) {
   if (auto* x = o.if_contains(k); x && x->is_int64()) v = nanos{x->get_int64()};
-}
-void get_opt(const json::object& o, const char* k, std::optional<std::int64_t>& v) {
-  if (auto* x = o.if_contains(k); x && x->is_int64()) v = x->get_int64();
-}
-
-std::string encode_limits(const limit_set& l) {
-  json::object o;
-  put_opt(o, "cost_per_day_nanos", l.cost_per_day);
-  put_opt(o, "cost_per_month_nanos", l.cost_per_month);
-  put_opt(o, "cost_per_run_nanos", l.cost_per_run);
-  put_opt(o, "tokens_per_day", l.tokens_per_day);
-  put_opt(o, "tokens_per_month", l.tokens_per_month);
-  put_opt(o, "tokens_per_run", l.tokens_per_run);
-  put_opt(o, "max_concurrent_sessions", l.max_concurrent_sessions);
-  return json::serialize(o);
 }
 
 std::string encode_session(const session_record& s) {
@@ -310,17 +289,9 @@ std::optional<session_record> ledger_state::session(const team_id& t, const sess
 std::optional<limit_set> ledger_state::limits(std::string_view scope_key) {
   auto& r = load(column::entities, "limits/" + std::string(scope_key));
   if (!r.present) return std::nullopt;
-  auto o = parse_object(r.value);
-  if (!o) return std::nullopt;
-  limit_set l;
-  get_opt(*o, "cost_per_day_nanos", l.cost_per_day);
-  get_opt(*o, "cost_per_month_nanos", l.cost_per_month);
-  get_opt(*o, "cost_per_run_nanos", l.cost_per_run);
-  get_opt(*o, "tokens_per_day", l.tokens_per_day);
-  get_opt(*o, "tokens_per_month", l.tokens_per_month);
-  get_opt(*o, "tokens_per_run", l.tokens_per_run);
-  get_opt(*o, "max_concurrent_sessions", l.max_concurrent_sessions);
-  return l;
+  auto l = decode_limit_set(r.value);
+  if (!l) return std::nullopt;
+  return *l;
 }
 
 bool ledger_state::seen(const team_id& t, const event_id& id) {
@@ -394,7 +365,7 @@ fold_outcome ledger_state::apply(const event& e) {
             std::string scope = p.scope == limit_scope::global ? "g"
                                 : p.scope == limit_scope::team ? "t/" + p.scope_id
                                                                : "a/" + p.scope_id;
-            put(column::entities, "limits/" + scope, encode_limits(p.limits));
+            put(column::entities, "limits/" + scope, encode_limit_set(p.limits));
           },
           [&](const session_opened& p) {
             session_record s;

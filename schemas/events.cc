@@ -594,6 +594,27 @@ const team_id& event_team(const event& e) {
   return std::visit([](const auto& p) -> const team_id& { return p.team; }, e.payload);
 }
 
+std::string encode_limit_set(const limit_set& l) {
+  json::object o;
+  put_limit_set(o, l);
+  return json::serialize(o);
+}
+
+boost::system::result<limit_set> decode_limit_set(std::string_view text) {
+  auto& tp = parsers(0);
+  try {
+    od::document doc;
+    if (tp.parser.iterate(tp.pad(text)).get(doc)) return decode_errc::malformed_json;
+    od::object obj;
+    if (doc.get_object().get(obj)) return decode_errc::bad_field;
+    return read_limit_set(obj);
+  } catch (field_error) {
+    return decode_errc::bad_field;
+  } catch (const simdjson::simdjson_error&) {
+    return decode_errc::malformed_json;
+  }
+}
+
 std::string encode_event(const event& e) {
   json::object o;
   o["specversion"] = "1.0";

@@ -159,6 +159,10 @@ inline boost::system::error_code make_error_code(decode_errc e) noexcept {
   return {static_cast<int>(e), decode_category()};
 }
 
+// The limits object as events and the store write it: {"cost_per_day_nanos": ..., ...}.
+std::string encode_limit_set(const limit_set& l);
+boost::system::result<limit_set> decode_limit_set(std::string_view json);
+
 // Decodes a record value. Unknown types and malformed values are errors, never exceptions.
 boost::system::result<event> decode_event(std::string_view json);
 
