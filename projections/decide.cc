@@ -55,10 +55,20 @@ std::optional<session_status> live_view::status(const team_id& t, const session_
   return std::nullopt;
 }
 
+std::optional<team_id> live_view::agent_team(const agent_id& a) {
+  if (auto it = agents_.find(a.str()); it != agents_.end()) return it->second.first;
+  if (auto rec = state_.agent(a)) return rec->team;
+  return std::nullopt;
+}
+
 void live_view::add_pending(const event& e) {
   const auto& team = event_team(e);
   pending_ids_.insert(pending_key(team, e.id.str()));
   if (auto* u = std::get_if<usage_recorded>(&e.payload)) {
+    if (!u->agent.empty()) {
+      auto& [t, n] = agents_.try_emplace(u->agent.str(), u->team, 0).first->second;
+      ++n;
+    }
     for_each_total(*u, false, [&](const std::string& k, const totals& d) { deltas_[k] += d; });
   } else if (auto* r = std::get_if<usage_rejected>(&e.payload)) {
     for_each_total(*r, true, [&](const std::string& k, const totals& d) { deltas_[k] += d; });
@@ -77,6 +87,9 @@ bool live_view::remove_pending(const event& e) {
     if (it->second == totals{}) deltas_.erase(it);
   };
   if (auto* u = std::get_if<usage_recorded>(&e.payload)) {
+    if (auto it = agents_.find(u->agent.str()); it != agents_.end() && --it->second.second == 0) {
+      agents_.erase(it);
+    }
     for_each_total(*u, false, sub);
   } else if (auto* r = std::get_if<usage_rejected>(&e.payload)) {
     for_each_total(*r, true, sub);
@@ -87,6 +100,7 @@ bool live_view::remove_pending(const event& e) {
 }
 
 void live_view::clear_pending() {
+  agents_.clear();
   deltas_.clear();
   pending_ids_.clear();
   statuses_.clear();
@@ -125,6 +139,14 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
     d.what = verdict::duplicate;
     d.reason = "duplicate";
     return d;
+  }
+  // Agent ids are unique in the org: an agent reporting under a second team is a client bug,
+  // and counting it would make the agent's record depend on the order partitions are folded.
+  if (!r.agent.empty()) {
+    if (auto owner = live.agent_team(r.agent); owner && *owner != r.team) {
+      d.reason = "agent_in_other_team";
+      return d;
+    }
   }
   const time_ms at = r.occurred_at.value_or(ctx.now);
   if (at > ctx.now + ctx.future_skew_ms) {

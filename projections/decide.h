@@ -36,6 +36,8 @@ class live_view {
   totals get(const std::string& key);
   bool seen(const team_id& t, const event_id& id);
   std::optional<session_status> status(const team_id& t, const session_id& s);
+  // The team an agent belongs to: registered, or used by a decided-but-unfolded event.
+  std::optional<team_id> agent_team(const agent_id& a);
 
   // An event was decided and handed to the producer.
   void add_pending(const event& e);
@@ -50,6 +52,7 @@ class live_view {
   std::unordered_map<std::string, totals> deltas_;
   std::unordered_set<std::string> pending_ids_;
   std::unordered_map<std::string, session_status> statuses_;
+  std::unordered_map<std::string, std::pair<team_id, int>> agents_;  // agent -> (team, events)
 };
 
 struct decide_context {

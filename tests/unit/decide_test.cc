@@ -197,6 +197,7 @@ TEST_F(decide, duplicates_seen_or_pending) {
   // The same id in another team is not a duplicate.
   auto other = report("r1");
   other.team = team_id{"beta"};
+  other.agent = agent_id{"beta-1"};  // agent ids are unique in the org
   EXPECT_EQ(decide_usage(live, ctx, other, std::nullopt).what, verdict::recorded);
 }
 
@@ -231,6 +232,7 @@ TEST_F(decide, team_day_limit_crossing_then_refusal) {
   // Another team is not affected; the next day starts afresh.
   auto beta = report("r5", 20'000'000);
   beta.team = team_id{"beta"};
+  beta.agent = agent_id{"beta-1"};
   EXPECT_EQ(decide_usage(live, ctx, beta, std::nullopt).what, verdict::recorded);
   ctx.now = now + day;
   auto tomorrow = report("r6", 20'000'000);
@@ -439,6 +441,31 @@ TEST_F(decide, termination_reason_names_the_run_limit) {
   EXPECT_EQ(usage_of(d).reason, "crossed:team:acme:day:cost");
   EXPECT_EQ(std::get<session_terminated>(d.events[1].payload).reason,
             "crossed:session:s-1:run:cost");
+}
+
+}  // namespace
+}  // namespace tally
+
+namespace tally {
+namespace {
+
+TEST_F(decide, an_agent_reporting_under_a_second_team_is_refused_pending_or_folded) {
+  // Decided but not folded yet: the live view already knows eng-1 belongs to acme.
+  auto first = decide_usage(live, ctx, report("a1"), std::nullopt);
+  ASSERT_EQ(first.what, verdict::recorded);
+  live.add_pending(first.events.at(0));
+  auto other = report("b1");
+  other.team = team_id{"beta"};
+  auto d = decide_usage(live, ctx, other, std::nullopt);
+  EXPECT_EQ(d.what, verdict::invalid);
+  EXPECT_EQ(d.reason, "agent_in_other_team");
+  EXPECT_TRUE(d.events.empty());
+  // Folded: the registered agent record answers.
+  live.remove_pending(first.events.at(0));
+  state.apply(first.events.at(0));
+  EXPECT_EQ(decide_usage(live, ctx, other, std::nullopt).reason, "agent_in_other_team");
+  // Its own team is fine.
+  EXPECT_EQ(decide_usage(live, ctx, report("a2"), std::nullopt).what, verdict::recorded);
 }
 
 }  // namespace
