@@ -1,6 +1,6 @@
 // config.yaml: pricing versions, limits (global, per team, per agent), teams with their time
 // zones, alert thresholds and channels, retention, and the event-time tolerances. Money is read
-// from the scalar's text with parse_usd, never through double.
+// from the scalar's text with parse_usd, never through binary floating point.
 // Thread-safety: load_config* are pure functions (apart from reading the file / tz database).
 #pragma once
 

@@ -187,7 +187,7 @@ Id get_id(od::value v, bool allow_empty = true) {
 
 // A number given either as JSON number or as a string holding one (ids like task 594).
 // The text of a number token as it stands in the document (simdjson leaves trailing
-// whitespace on it); money is parsed from this text, never through double.
+// whitespace on it); money is parsed from this text, never through binary floating point.
 std::string_view raw_number(od::value v) {
   od::json_type t;
   if (v.type().get(t) || t != od::json_type::number) throw field_error{};

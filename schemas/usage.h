@@ -1,6 +1,6 @@
 // Token counts of one model call, and their normalisation from the two usage shapes found in
 // the field: Anthropic's (input excludes cache) and OpenAI's (cached tokens are a subset of
-// prompt tokens). Getting this wrong double-charges cached tokens, so it happens in one place.
+// prompt tokens). Getting this wrong charges cached tokens twice, so it happens in one place.
 // Thread-safety: pure functions on values (parse_usage_json uses a thread_local parser).
 #pragma once
 
