@@ -1,7 +1,7 @@
 // Money as an integer count of nano-dollars (1e-9 USD). Decimal text in requests is parsed
-// exactly (every RFC 8259 number form, exponents included), never through floating point, and rounded
-// half-even to the nano-dollar; amounts are written back as exact decimals.
-// Thread-safety: pure functions on values.
+// exactly (every RFC 8259 number form, exponents included), never through floating point, and
+// rounded half-even to the nano-dollar; amounts are written back as exact decimals. Thread-safety:
+// pure functions on values.
 #pragma once
 
 #include <compare>
