@@ -110,8 +110,13 @@ std::int64_t floor_div(std::int64_t a, std::int64_t b) {
   return a / b - (a % b < 0 ? 1 : 0);
 }
 
+// Which rows visit_totals reaches: the org/team/agent/model/effort rows of the day and month
+// (the same for every event of those dimensions), the task and session lifetime rows, or both.
+enum class row_kind { dimensions = 1, lifetime = 2, all = 3 };
+
 template <class F>
-void visit_totals(const usage_decided& u, bool rejected, std::string& key, F&& f) {
+void visit_totals(const usage_decided& u, bool rejected, std::string& key, F&& f,
+                  row_kind which = row_kind::all) {
   const totals d = delta_of(u, rejected);
   const std::string& team = u.team.str();
   auto emit = [&](char window, std::string_view period) {
@@ -133,30 +138,35 @@ void visit_totals(const usage_decided& u, bool rejected, std::string& key, F&& f
     emit(window_day, utc.day());
     emit(window_month, utc.month());
   };
-  key.assign("g");
-  both_utc();
-  key.assign("gm/");
-  append_escaped(key, u.model);
-  both_utc();
-  key.assign("t/");
-  key.append(team);
-  both();
-  if (!u.agent.empty()) {
-    key.assign("a/");
-    key.append(team).push_back('/');
-    key.append(u.agent.str());
+  const bool dimensions = static_cast<int>(which) & static_cast<int>(row_kind::dimensions);
+  const bool lifetime = static_cast<int>(which) & static_cast<int>(row_kind::lifetime);
+  if (dimensions) {
+    key.assign("g");
+    both_utc();
+    key.assign("gm/");
+    append_escaped(key, u.model);
+    both_utc();
+    key.assign("t/");
+    key.append(team);
     both();
-  }
-  key.assign("m/");
-  key.append(team).push_back('/');
-  append_escaped(key, u.model);
-  both();
-  if (!u.effort.empty()) {
-    key.assign("e/");
+    if (!u.agent.empty()) {
+      key.assign("a/");
+      key.append(team).push_back('/');
+      key.append(u.agent.str());
+      both();
+    }
+    key.assign("m/");
     key.append(team).push_back('/');
-    append_escaped(key, u.effort);
+    append_escaped(key, u.model);
     both();
+    if (!u.effort.empty()) {
+      key.assign("e/");
+      key.append(team).push_back('/');
+      append_escaped(key, u.effort);
+      both();
+    }
   }
+  if (!lifetime) return;
   if (!u.task.empty()) {
     key.assign("k/");
     key.append(team).push_back('/');
@@ -410,24 +420,18 @@ fold_outcome ledger_state::apply(const event& e) {
             auto set = row_sets_.find(signature_);
             if (set == row_sets_.end()) {
               std::vector<totals_map::value_type*> rows;
-              visit_totals(p, rejected, scratch_, [&](const std::string& k, const totals&) {
-                if (k.starts_with("k/") || k.starts_with("s/")) return;
-                rows.push_back(&load_totals_row(k));
-              });
+              visit_totals(
+                  p, rejected, scratch_,
+                  [&](const std::string& k, const totals&) { rows.push_back(&load_totals_row(k)); },
+                  row_kind::dimensions);
               set = row_sets_.emplace(signature_, std::move(rows)).first;
             }
             const totals d = delta_of(p, rejected);
             for (auto* row : set->second) add_to(*row, d);
-            if (!p.task.empty()) {
-              scratch_.assign("k/").append(p.team.str()).push_back('/');
-              scratch_.append(p.task.str()).append("/l/-");
-              add_totals(scratch_, d);
-            }
-            if (!p.session.empty()) {
-              scratch_.assign("s/").append(p.team.str()).push_back('/');
-              scratch_.append(p.session.str()).append("/l/-");
-              add_totals(scratch_, d);
-            }
+            visit_totals(
+                p, rejected, scratch_,
+                [&](const std::string& k, const totals& delta) { add_totals(k, delta); },
+                row_kind::lifetime);
             auto entity_key = [&](const char* kind, const std::string& a, const std::string* b) {
               scratch_.assign(kind);
               scratch_.append(a);
