@@ -8,7 +8,6 @@
 
 #include <optional>
 
-#include <date/date.h>
 #include <simdjson.h>
 #include <boost/json.hpp>
 
@@ -210,52 +209,6 @@ Id get_id_or_number(od::value v) {
   return get_id<Id>(v);
 }
 
-// Fast path of parse_rfc3339 for the form the ledger itself writes, "YYYY-MM-DDTHH:MM:SS[.f{1,3}]Z"
-// with every field in range and the year from 1970: the same value without an istream. Any
-// other text goes to parse_rfc3339, so the result is the same for every input.
-bool two_digits(const char* p, int& out) {
-  if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9') return false;
-  out = (p[0] - '0') * 10 + (p[1] - '0');
-  return true;
-}
-
-std::optional<time_ms> fast_rfc3339(std::string_view t) {
-  if (t.size() < 20 || t.size() > 24 || t.back() != 'Z' || t[4] != '-' || t[7] != '-' ||
-      t[10] != 'T' || t[13] != ':' || t[16] != ':')
-    return std::nullopt;
-  int c, yy, mo, d, h, mi, sec;
-  if (!two_digits(t.data(), c) || !two_digits(t.data() + 2, yy) || !two_digits(t.data() + 5, mo) ||
-      !two_digits(t.data() + 8, d) || !two_digits(t.data() + 11, h) ||
-      !two_digits(t.data() + 14, mi) || !two_digits(t.data() + 17, sec))
-    return std::nullopt;
-  int year = c * 100 + yy;
-  if (year < 1970 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || sec > 59)
-    return std::nullopt;
-  std::int64_t ms = 0;
-  std::size_t i = 19;
-  if (t[i] == '.') {
-    ++i;
-    int digits = 0;
-    for (; i + 1 < t.size(); ++i, ++digits) {
-      if (t[i] < '0' || t[i] > '9') return std::nullopt;
-      ms = ms * 10 + (t[i] - '0');
-    }
-    if (digits < 1 || digits > 3) return std::nullopt;
-    for (; digits < 3; ++digits) ms *= 10;
-  }
-  if (i + 1 != t.size()) return std::nullopt;
-  date::year_month_day ymd{date::year{year}, date::month{static_cast<unsigned>(mo)},
-                           date::day{static_cast<unsigned>(d)}};
-  if (!ymd.ok()) return std::nullopt;
-  std::int64_t days = date::sys_days(ymd).time_since_epoch().count();
-  return ((days * 24 + h) * 60 + mi) * 60'000LL + sec * 1'000LL + ms;
-}
-
-boost::system::result<time_ms> read_time(std::string_view t) {
-  if (auto v = fast_rfc3339(t)) return *v;
-  return parse_rfc3339(t);
-}
-
 template <class F>
 void for_each_field(od::object obj, F&& f) {
   for (auto field : obj) {
@@ -348,7 +301,7 @@ void read_usage(od::object obj, usage_decided& e) {
         if (k == "cost_source") {
           e.source = parse_cost_source(get_string(v));
         } else if (k == "occurred_at") {
-          auto t = read_time(get_string(v));
+          auto t = parse_rfc3339(get_string(v));
           if (!t) throw field_error{};
           e.occurred_at = *t;
         } else if (k == "over_budget") {
@@ -664,7 +617,7 @@ boost::system::result<event> decode_event_impl(std::string_view text, bool in_pl
         if (payload_read) return decode_errc::not_cloudevent;  // retried by the copying path
         type = get_string(v);
       } else if (key == "time") {
-        auto t = read_time(get_string(v));
+        auto t = parse_rfc3339(get_string(v));
         if (!t) return decode_errc::bad_field;
         e.time = *t;
       } else if (key == "data") {
