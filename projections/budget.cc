@@ -31,8 +31,7 @@ void add_lines(budget_view& v, live_view& live, const std::string& name, const s
 
 budget_view budget_of(live_view& live, const limit_policy& policy, const team_id& team,
                       const agent_id& agent, const task_id& task, time_ms now) {
-  ledger_state& s = live.state();
-  auto rec = s.team(team);
+  auto rec = live.team(team);
   const date::time_zone* zone = find_zone(rec ? rec->timezone : "UTC");
   if (!zone) zone = find_zone("UTC");
   auto p = periods_of(now, zone);
@@ -42,18 +41,18 @@ budget_view budget_of(live_view& live, const limit_policy& policy, const team_id
   budget_view v;
   // Org-wide limits count in UTC days and months.
   const date::time_zone* utc_zone = find_zone("UTC");
-  add_lines(v, live, "global", "g", effective_global_limits(s, policy), periods_of(now, utc_zone),
+  add_lines(v, live, "global", "g", effective_global_limits(live, policy), periods_of(now, utc_zone),
             next_day_start(now, utc_zone), next_month_start(now, utc_zone));
-  add_lines(v, live, "team:" + team.str(), scope_team(team), effective_team_limits(s, policy, team),
+  add_lines(v, live, "team:" + team.str(), scope_team(team), effective_team_limits(live, policy, team),
             p, day_reset, month_reset);
   if (!agent.empty()) {
     add_lines(v, live, "agent:" + agent.str(), scope_agent(team, agent),
-              effective_agent_limits(s, policy, agent), p, day_reset, month_reset);
+              effective_agent_limits(live, policy, agent), p, day_reset, month_reset);
     v.rejected_cost_nanos =
         live.get(totals_key(scope_agent(team, agent), window_month, p.month)).rejected_cost_nanos;
   }
   if (!task.empty()) {
-    if (auto t = s.task(team, task); t && t->budget) {
+    if (auto t = live.task(team, task); t && t->budget) {
       auto spent = live.get(totals_key(scope_task(team, task), window_lifetime, "-")).cost_nanos;
       budget_line b{"task:" + task.str(),
                     "lifetime",

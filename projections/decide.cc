@@ -1,5 +1,7 @@
 #include "projections/decide.h"
 
+#include <algorithm>
+
 #include "schemas/event_time.h"
 
 namespace tally {
@@ -50,15 +52,158 @@ bool live_view::seen(const team_id& t, const event_id& id) {
 }
 
 std::optional<session_status> live_view::status(const team_id& t, const session_id& s) {
-  if (auto it = statuses_.find(pending_key(t, s.str())); it != statuses_.end()) return it->second;
-  if (auto rec = state_.session(t, s)) return rec->status;
+  if (auto rec = session(t, s)) return rec->status;
   return std::nullopt;
 }
 
 std::optional<team_id> live_view::agent_team(const agent_id& a) {
+  if (auto rec = agent(a)) return rec->team;
   if (auto it = agents_.find(a.str()); it != agents_.end()) return it->second.first;
-  if (auto rec = state_.agent(a)) return rec->team;
   return std::nullopt;
+}
+
+std::optional<team_record> live_view::team(const team_id& t) {
+  for (auto it = entities_.rbegin(); it != entities_.rend(); ++it) {
+    if (auto* p = std::get_if<team_created>(&it->payload); p && p->team == t) {
+      return team_record{p->name, p->timezone};
+    }
+  }
+  return state_.team(t);
+}
+
+std::optional<agent_record> live_view::agent(const agent_id& a) {
+  for (auto it = entities_.rbegin(); it != entities_.rend(); ++it) {
+    if (auto* p = std::get_if<agent_registered>(&it->payload); p && p->agent == a) {
+      return agent_record{p->team, p->name, p->type};
+    }
+  }
+  return state_.agent(a);
+}
+
+std::optional<task_record> live_view::task(const team_id& t, const task_id& k) {
+  for (auto it = entities_.rbegin(); it != entities_.rend(); ++it) {
+    if (auto* p = std::get_if<task_created>(&it->payload); p && p->team == t && p->task == k) {
+      return task_of(*p);
+    }
+  }
+  return state_.task(t, k);
+}
+
+std::optional<session_record> live_view::session(const team_id& t, const session_id& s) {
+  auto rec = state_.session(t, s);
+  bool exists = rec.has_value();
+  session_record r = rec.value_or(session_record{});
+  for (auto& e : entities_) {
+    if (event_team(e) != t) continue;
+    const session_id* id = nullptr;
+    if (auto* p = std::get_if<session_opened>(&e.payload)) id = &p->session;
+    if (auto* p = std::get_if<session_ended>(&e.payload)) id = &p->session;
+    if (auto* p = std::get_if<session_terminated>(&e.payload)) id = &p->session;
+    if (!id || *id != s) continue;
+    apply_to_session(r, exists, e);
+    exists = true;
+  }
+  if (!exists) return std::nullopt;
+  return r;
+}
+
+std::optional<team_id> live_view::session_team(const session_id& s) {
+  if (auto t = state_.session_team(s)) return t;
+  for (auto& e : entities_) {
+    if (auto* p = std::get_if<session_opened>(&e.payload); p && p->session == s) return p->team;
+  }
+  return std::nullopt;
+}
+
+std::optional<limit_set> live_view::limits(std::string_view scope_key) {
+  for (auto it = entities_.rbegin(); it != entities_.rend(); ++it) {
+    auto* p = std::get_if<limits_set>(&it->payload);
+    if (!p) continue;
+    std::string key = p->scope == limit_scope::global ? "g"
+                      : p->scope == limit_scope::team ? "t/" + p->scope_id
+                                                      : "a/" + p->scope_id;
+    if (key == scope_key) return p->limits;
+  }
+  return state_.limits(scope_key);
+}
+
+std::int64_t live_view::task_count(const team_id& t) {
+  std::int64_t n = state_.task_count(t);
+  for (auto& e : entities_) {
+    if (auto* p = std::get_if<task_created>(&e.payload); p && p->team == t) {
+      if (!state_.task(t, p->task)) ++n;
+    }
+  }
+  return n;
+}
+
+namespace {
+
+// The ids under an entity key prefix ("team/", "task/acme/"), from the state, in order.
+std::vector<std::string> ids_under(ledger_state& state, const std::string& prefix) {
+  std::vector<std::string> ids;
+  state.scan_entities(prefix, [&](std::string_view k, std::string_view) {
+    ids.emplace_back(k.substr(prefix.size()));
+  });
+  return ids;
+}
+
+template <class Id>
+void add_id(std::vector<std::string>& ids, const Id& id) {
+  auto it = std::lower_bound(ids.begin(), ids.end(), id.str());
+  if (it == ids.end() || *it != id.str()) ids.insert(it, id.str());
+}
+
+}  // namespace
+
+std::vector<std::pair<team_id, team_record>> live_view::teams() {
+  auto ids = ids_under(state_, "team/");
+  for (auto& e : entities_) {
+    if (auto* p = std::get_if<team_created>(&e.payload)) add_id(ids, p->team);
+  }
+  std::vector<std::pair<team_id, team_record>> out;
+  for (auto& id : ids) {
+    if (auto r = team(team_id{id})) out.emplace_back(team_id{id}, std::move(*r));
+  }
+  return out;
+}
+
+std::vector<std::pair<agent_id, agent_record>> live_view::agents(const team_id& t) {
+  auto ids = ids_under(state_, "agent/");
+  for (auto& e : entities_) {
+    if (auto* p = std::get_if<agent_registered>(&e.payload)) add_id(ids, p->agent);
+  }
+  std::vector<std::pair<agent_id, agent_record>> out;
+  for (auto& id : ids) {
+    if (auto r = agent(agent_id{id}); r && r->team == t) out.emplace_back(agent_id{id}, *r);
+  }
+  return out;
+}
+
+std::vector<std::pair<task_id, task_record>> live_view::tasks(const team_id& t) {
+  auto ids = ids_under(state_, "task/" + t.str() + "/");
+  for (auto& e : entities_) {
+    if (auto* p = std::get_if<task_created>(&e.payload); p && p->team == t) add_id(ids, p->task);
+  }
+  std::vector<std::pair<task_id, task_record>> out;
+  for (auto& id : ids) {
+    if (auto r = task(t, task_id{id})) out.emplace_back(task_id{id}, std::move(*r));
+  }
+  return out;
+}
+
+std::vector<std::pair<session_id, session_record>> live_view::sessions(const team_id& t) {
+  auto ids = ids_under(state_, "session/" + t.str() + "/");
+  for (auto& e : entities_) {
+    if (auto* p = std::get_if<session_opened>(&e.payload); p && p->team == t) {
+      add_id(ids, p->session);
+    }
+  }
+  std::vector<std::pair<session_id, session_record>> out;
+  for (auto& id : ids) {
+    if (auto r = session(t, session_id{id})) out.emplace_back(session_id{id}, std::move(*r));
+  }
+  return out;
 }
 
 void live_view::add_pending(const event& e) {
@@ -72,8 +217,8 @@ void live_view::add_pending(const event& e) {
     for_each_total(*u, false, [&](const std::string& k, const totals& d) { deltas_[k] += d; });
   } else if (auto* r = std::get_if<usage_rejected>(&e.payload)) {
     for_each_total(*r, true, [&](const std::string& k, const totals& d) { deltas_[k] += d; });
-  } else if (auto* st = std::get_if<session_terminated>(&e.payload)) {
-    statuses_[pending_key(team, st->session.str())] = session_status::terminated;
+  } else {
+    entities_.push_back(e);
   }
 }
 
@@ -93,8 +238,11 @@ bool live_view::remove_pending(const event& e) {
     for_each_total(*u, false, sub);
   } else if (auto* r = std::get_if<usage_rejected>(&e.payload)) {
     for_each_total(*r, true, sub);
-  } else if (auto* st = std::get_if<session_terminated>(&e.payload)) {
-    statuses_.erase(pending_key(team, st->session.str()));
+  } else {
+    auto it = std::find_if(entities_.begin(), entities_.end(), [&](const event& x) {
+      return x.id == e.id && event_team(x) == team;
+    });
+    if (it != entities_.end()) entities_.erase(it);
   }
   return true;
 }
@@ -103,21 +251,21 @@ void live_view::clear_pending() {
   agents_.clear();
   deltas_.clear();
   pending_ids_.clear();
-  statuses_.clear();
+  entities_.clear();
 }
 
-limit_set effective_global_limits(ledger_state& s, const limit_policy& p) {
+limit_set effective_global_limits(live_view& s, const limit_policy& p) {
   if (auto l = s.limits("g")) return *l;
   return p.global;
 }
 
-limit_set effective_team_limits(ledger_state& s, const limit_policy& p, const team_id& t) {
+limit_set effective_team_limits(live_view& s, const limit_policy& p, const team_id& t) {
   if (auto l = s.limits("t/" + t.str())) return *l;
   if (auto it = p.teams.find(t.str()); it != p.teams.end()) return it->second;
   return p.team_default;
 }
 
-limit_set effective_agent_limits(ledger_state& s, const limit_policy& p, const agent_id& a) {
+limit_set effective_agent_limits(live_view& s, const limit_policy& p, const agent_id& a) {
   if (auto l = s.limits("a/" + a.str())) return *l;
   if (auto it = p.agents.find(a.str()); it != p.agents.end()) return it->second;
   return p.agent_default;
@@ -158,8 +306,7 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
     return d;
   }
 
-  ledger_state& state = live.state();
-  auto team = state.team(r.team);
+  auto team = live.team(r.team);
   const date::time_zone* zone = find_zone(team ? team->timezone : "UTC");
   if (!zone) zone = find_zone("UTC");
 
@@ -204,21 +351,21 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
     const utc_day utc = utc_day_of(at);
     totals day = live.get(totals_key("g", window_day, utc.day()));
     totals month = live.get(totals_key("g", window_month, utc.month()));
-    add_window_checks(checks, "global", effective_global_limits(state, policy), day, month, u);
+    add_window_checks(checks, "global", effective_global_limits(live, policy), day, month, u);
   }
   {
     auto [day, month] = day_month(scope_team(u.team));
-    add_window_checks(checks, "team:" + u.team.str(), effective_team_limits(state, policy, u.team),
+    add_window_checks(checks, "team:" + u.team.str(), effective_team_limits(live, policy, u.team),
                       day, month, u);
   }
   limit_set agent_limits;
   if (!u.agent.empty()) {
-    agent_limits = effective_agent_limits(state, policy, u.agent);
+    agent_limits = effective_agent_limits(live, policy, u.agent);
     auto [day, month] = day_month(scope_agent(u.team, u.agent));
     add_window_checks(checks, "agent:" + u.agent.str(), agent_limits, day, month, u);
   }
   if (!u.task.empty()) {
-    if (auto task = state.task(u.team, u.task); task && task->budget) {
+    if (auto task = live.task(u.team, u.task); task && task->budget) {
       auto spent = live.get(totals_key(scope_task(u.team, u.task), window_lifetime, "-"));
       // A task cap ends the run that crosses it; later reports on the task are refused.
       checks.push_back({"task:" + u.task.str() + ":lifetime:cost", spent.cost_nanos,

@@ -27,7 +27,8 @@ struct limit_policy {
   std::map<std::string, limit_set> agents;
 };
 
-// Projected state plus decided-but-not-yet-folded events.
+// Projected state plus decided-but-not-yet-folded events: what a decision, and every read that
+// must see the node's own acknowledged writes, is made against.
 class live_view {
  public:
   explicit live_view(ledger_state& state) : state_(state) {}
@@ -38,6 +39,21 @@ class live_view {
   std::optional<session_status> status(const team_id& t, const session_id& s);
   // The team an agent belongs to: registered, or used by a decided-but-unfolded event.
   std::optional<team_id> agent_team(const agent_id& a);
+
+  // Entities with the pending entity events applied over the projected ones.
+  std::optional<team_record> team(const team_id& t);
+  std::optional<agent_record> agent(const agent_id& a);
+  std::optional<task_record> task(const team_id& t, const task_id& k);
+  std::optional<session_record> session(const team_id& t, const session_id& s);
+  std::optional<team_id> session_team(const session_id& s);
+  std::optional<limit_set> limits(std::string_view scope_key);
+  std::int64_t task_count(const team_id& t);
+
+  // Listings, in id order, pending entities included.
+  std::vector<std::pair<team_id, team_record>> teams();
+  std::vector<std::pair<agent_id, agent_record>> agents(const team_id& t);
+  std::vector<std::pair<task_id, task_record>> tasks(const team_id& t);
+  std::vector<std::pair<session_id, session_record>> sessions(const team_id& t);
 
   // An event was decided and handed to the producer.
   void add_pending(const event& e);
@@ -51,7 +67,7 @@ class live_view {
   ledger_state& state_;
   std::unordered_map<std::string, totals> deltas_;
   std::unordered_set<std::string> pending_ids_;
-  std::unordered_map<std::string, session_status> statuses_;
+  std::vector<event> entities_;  // pending entity events (not usage), in decision order
   std::unordered_map<std::string, std::pair<team_id, int>> agents_;  // agent -> (team, events)
 };
 
@@ -79,8 +95,8 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
                       std::optional<report_ref> ref);
 
 // The limits in force for a team and for an agent (events first, then configuration).
-limit_set effective_global_limits(ledger_state& s, const limit_policy& p);
-limit_set effective_team_limits(ledger_state& s, const limit_policy& p, const team_id& t);
-limit_set effective_agent_limits(ledger_state& s, const limit_policy& p, const agent_id& a);
+limit_set effective_global_limits(live_view& s, const limit_policy& p);
+limit_set effective_team_limits(live_view& s, const limit_policy& p, const team_id& t);
+limit_set effective_agent_limits(live_view& s, const limit_policy& p, const agent_id& a);
 
 }  // namespace tally

@@ -17,6 +17,8 @@
 //   column family "entities":
 //     key := 'team/' team | 'agent/' agent | 'task/' team '/' task | 'session/' team '/' session
 //          | 'limits/' ('g' | 't/' team | 'a/' agent)
+//          | 'sessionof/' session                      the team of a session id
+//          | 'taskcount/' team                         tasks created in the team
 //     value := JSON object (fields in a fixed order)
 //   column family "dedup":   key := team '/' event_id          value := day YYYY-MM-DD
 //   column family "outbox":  key := 20-digit sequence           value := CloudEvent JSON

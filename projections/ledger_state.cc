@@ -1,6 +1,7 @@
 #include "projections/ledger_state.h"
 
 #include <algorithm>
+#include <map>
 
 #include <boost/json.hpp>
 
@@ -52,6 +53,18 @@ std::string encode_session(const session_record& s) {
   return json::serialize(o);
 }
 
+std::string encode_task(const task_record& t) {
+  json::object o;
+  o["title"] = t.title;
+  o["priority"] = t.priority;
+  o["task_type"] = t.task_type;
+  json::array tags;
+  for (auto& tag : t.tags) tags.emplace_back(tag);
+  o["tags"] = std::move(tags);
+  if (t.budget) o["budget_nanos"] = t.budget->count;
+  return json::serialize(o);
+}
+
 session_status status_of(std::string_view s) {
   for (auto st : {session_status::active, session_status::queued, session_status::completed,
                   session_status::failed, session_status::terminated}) {
@@ -61,6 +74,37 @@ session_status status_of(std::string_view s) {
 }
 
 }  // namespace
+
+bool apply_to_session(session_record& s, bool exists, const event& e) {
+  const bool open = s.status == session_status::active || s.status == session_status::queued;
+  if (auto* p = std::get_if<session_opened>(&e.payload)) {
+    (void)exists;
+    s.agent = p->agent;
+    s.task = p->task;
+    s.model = p->model;
+    s.effort = p->effort;
+    s.opened_at = e.time;
+    return true;
+  }
+  if (auto* p = std::get_if<session_ended>(&e.payload)) {
+    if (!open) return false;
+    s.status = p->status;
+    s.ended_at = e.time;
+    return true;
+  }
+  if (auto* p = std::get_if<session_terminated>(&e.payload)) {
+    if (!open) return false;
+    s.status = session_status::terminated;
+    s.ended_at = e.time;
+    s.reason = p->reason;
+    return true;
+  }
+  return false;
+}
+
+task_record task_of(const task_created& p) {
+  return task_record{p.title, p.priority, p.task_type, p.tags, p.budget};
+}
 
 std::string scope_team(const team_id& t) {
   return "t/" + t.str();
@@ -304,6 +348,48 @@ std::optional<limit_set> ledger_state::limits(std::string_view scope_key) {
   return *l;
 }
 
+std::optional<team_id> ledger_state::session_team(const session_id& s) {
+  auto& r = load(column::entities, "sessionof/" + s.str());
+  if (!r.present) return std::nullopt;
+  auto o = parse_object(r.value);
+  if (!o) return std::nullopt;
+  return team_id{str_of(*o, "team_id")};
+}
+
+std::int64_t ledger_state::task_count(const team_id& t) {
+  auto& r = load(column::entities, "taskcount/" + t.str());
+  if (!r.present) return 0;
+  auto o = parse_object(r.value);
+  return o ? int_of(*o, "count") : 0;
+}
+
+void ledger_state::index_session(const team_id& t, const session_id& s) {
+  const auto key = "sessionof/" + s.str();
+  if (load(column::entities, key).present) return;
+  json::object o;
+  o["team_id"] = t.str();
+  put(column::entities, key, json::serialize(o));
+}
+
+void ledger_state::scan_entities(
+    std::string_view prefix, const std::function<void(std::string_view, std::string_view)>& f) {
+  std::map<std::string, std::string, std::less<>> rows;
+  if (source_) {
+    source_->for_each(column::entities, prefix, [&](std::string_view k, std::string_view v) {
+      rows.emplace(std::string(k), std::string(v));
+    });
+  }
+  for (auto& [k, r] : rows_[static_cast<int>(column::entities)]) {
+    if (!k.starts_with(prefix)) continue;
+    if (r.present) {
+      rows[k] = r.value;
+    } else {
+      rows.erase(k);
+    }
+  }
+  for (auto& [k, v] : rows) f(k, v);
+}
+
 bool ledger_state::seen(const team_id& t, const event_id& id) {
   std::string key;
   key.reserve(t.str().size() + id.str().size() + 1);
@@ -361,15 +447,14 @@ fold_outcome ledger_state::apply(const event& e) {
             put(column::entities, "agent/" + p.agent.str(), json::serialize(o));
           },
           [&](const task_created& p) {
-            json::object o;
-            o["title"] = p.title;
-            o["priority"] = p.priority;
-            o["task_type"] = p.task_type;
-            json::array tags;
-            for (auto& t : p.tags) tags.emplace_back(t);
-            o["tags"] = std::move(tags);
-            if (p.budget) o["budget_nanos"] = p.budget->count;
-            put(column::entities, "task/" + p.team.str() + "/" + p.task.str(), json::serialize(o));
+            const auto key = "task/" + p.team.str() + "/" + p.task.str();
+            const bool is_new = !load(column::entities, key).present;
+            put(column::entities, key, encode_task(task_of(p)));
+            if (is_new) {
+              json::object o;
+              o["count"] = task_count(p.team) + 1;
+              put(column::entities, "taskcount/" + p.team.str(), json::serialize(o));
+            }
           },
           [&](const limits_set& p) {
             std::string scope = p.scope == limit_scope::global ? "g"
@@ -378,31 +463,25 @@ fold_outcome ledger_state::apply(const event& e) {
             put(column::entities, "limits/" + scope, encode_limit_set(p.limits));
           },
           [&](const session_opened& p) {
-            session_record s;
-            if (auto old = session(p.team, p.session)) s = *old;
-            s.agent = p.agent;
-            s.task = p.task;
-            s.model = p.model;
-            s.effort = p.effort;
-            s.opened_at = e.time;
+            auto old = session(p.team, p.session);
+            session_record s = old.value_or(session_record{});
+            apply_to_session(s, old.has_value(), e);
             put(column::entities, "session/" + p.team.str() + "/" + p.session.str(),
                 encode_session(s));
+            index_session(p.team, p.session);
           },
           [&](const session_ended& p) {
-            auto s = session(p.team, p.session).value_or(session_record{});
-            if (s.status == session_status::active || s.status == session_status::queued) {
-              s.status = p.status;
-              s.ended_at = e.time;
+            auto old = session(p.team, p.session);
+            session_record s = old.value_or(session_record{});
+            if (apply_to_session(s, old.has_value(), e)) {
               put(column::entities, "session/" + p.team.str() + "/" + p.session.str(),
                   encode_session(s));
             }
           },
           [&](const session_terminated& p) {
-            auto s = session(p.team, p.session).value_or(session_record{});
-            if (s.status == session_status::active || s.status == session_status::queued) {
-              s.status = session_status::terminated;
-              s.ended_at = e.time;
-              s.reason = p.reason;
+            auto old = session(p.team, p.session);
+            session_record s = old.value_or(session_record{});
+            if (apply_to_session(s, old.has_value(), e)) {
               put(column::entities, "session/" + p.team.str() + "/" + p.session.str(),
                   encode_session(s));
             }
@@ -450,6 +529,7 @@ fold_outcome ledger_state::apply(const event& e) {
               s.opened_at = p.occurred_at;
               put(column::entities, "session/" + p.team.str() + "/" + p.session.str(),
                   encode_session(s));
+              index_session(p.team, p.session);
             }
             if (!p.agent.empty() && !entity_exists(entity_key("agent/", p.agent.str(), nullptr))) {
               json::object o;

@@ -29,6 +29,11 @@ class state_source {
  public:
   virtual ~state_source() = default;
   virtual std::optional<std::string> get(column cf, std::string_view key) = 0;
+  // Calls f(key, value) for every row whose key starts with prefix, in key order.
+  virtual void for_each(column cf, std::string_view prefix,
+                        const std::function<void(std::string_view, std::string_view)>& f) const {
+    (void)cf, (void)prefix, (void)f;
+  }
 };
 
 struct team_record {
@@ -58,6 +63,12 @@ struct session_record {
   std::string reason;
 };
 
+// How an entity event changes a session record (the fold and the live view's overlay share
+// it). False when the event does not concern the session's record.
+bool apply_to_session(session_record& s, bool exists, const event& e);
+// How an entity event creates a task or team record.
+task_record task_of(const task_created& p);
+
 // The result of folding one event.
 enum class fold_outcome { applied, duplicate };
 
@@ -82,6 +93,13 @@ class ledger_state {
   std::optional<session_record> session(const team_id& t, const session_id& s);
   // Limits set by LimitsSet events: scope key 'g' | 't/' team | 'a/' agent.
   std::optional<limit_set> limits(std::string_view scope_key);
+  // The team of a session id (the first team that opened it: ids are meant to be org-unique).
+  std::optional<team_id> session_team(const session_id& s);
+  // How many tasks a team has created (numbers the tasks created without a client id).
+  std::int64_t task_count(const team_id& t);
+  // Every entity row whose key starts with prefix, cache over store, in key order.
+  void scan_entities(std::string_view prefix,
+                     const std::function<void(std::string_view, std::string_view)>& f);
 
   bool seen(const team_id& t, const event_id& id);
 
@@ -131,6 +149,7 @@ class ledger_state {
   row& load(column cf, std::string_view key);
   void put(column cf, std::string_view key, std::string value);
   bool entity_exists(std::string_view key);
+  void index_session(const team_id& t, const session_id& s);
 
   state_source* source_;
   totals_map totals_;

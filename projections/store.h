@@ -40,7 +40,7 @@ class ledger_store final : public state_source {
   // Calls f(key, value) for every row of a column family whose key starts with prefix, in key
   // order.
   void for_each(column cf, std::string_view prefix,
-                const std::function<void(std::string_view, std::string_view)>& f) const;
+                const std::function<void(std::string_view, std::string_view)>& f) const override;
 
   // Deletes every row of every column family (used by `tally replay`).
   void wipe();

@@ -390,8 +390,8 @@ TEST_F(decide, limits_set_overrides_the_config_policy) {
   limit_set tight;
   tight.cost_per_day = nanos{10'000'000};
   state.apply(ev("l1", limits_set{team_id{"acme"}, limit_scope::team, "acme", tight}));
-  EXPECT_EQ(effective_team_limits(state, policy, team_id{"acme"}), tight);
-  EXPECT_EQ(effective_team_limits(state, policy, team_id{"beta"}).cost_per_day,
+  EXPECT_EQ(effective_team_limits(live, policy, team_id{"acme"}), tight);
+  EXPECT_EQ(effective_team_limits(live, policy, team_id{"beta"}).cost_per_day,
             std::optional<nanos>{nanos{50'000'000}});
   // 20M >= 10M (the event's limit), though under the 50M of the configuration.
   EXPECT_EQ(decide_and_fold(report("r1", 20'000'000)).reason, "crossed:team:acme:day:cost");

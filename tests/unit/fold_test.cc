@@ -368,6 +368,8 @@ TEST(fold_drain, golden) {
       R"(entities session/acme/s-1 = {"agent_id":"eng-1","task_id":"","model":"opus/4",)"
       R"("effort":"max","status":"active","opened_at":1795428000000,"ended_at":0,"reason":""})"
       "\n"
+      R"(entities sessionof/s-1 = {"team_id":"acme"})"
+      "\n"
       R"(entities team/acme = {"name":"Acme","timezone":"Asia/Tokyo"})"
       "\n"
       "dedup acme/e-open = 2026-11-23\n"
