@@ -80,6 +80,16 @@ void partition_owner::on_rebalance(rd_kafka_t*, rd_kafka_resp_err_t err,
 }
 
 void partition_owner::assigned(rd_kafka_topic_partition_list_t* parts) {
+  std::lock_guard lock(mu_);
+  if (partition_count_ == 0) {
+    const rd_kafka_metadata_t* md = nullptr;
+    rd_kafka_topic_t* t = rd_kafka_topic_new(rk_, options_.ledger_topic.c_str(), nullptr);
+    auto e = rd_kafka_metadata(rk_, 0, t, &md, 10'000);
+    if (!e && md->topic_cnt == 1) partition_count_ = md->topics[0].partition_cnt;
+    if (md) rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(t);
+    if (partition_count_ == 0) throw std::runtime_error("cannot read the ledger's partition count");
+  }
   stage_offsets();
   partitions_.clear();
   live_.clear_pending();
@@ -123,6 +133,7 @@ void partition_owner::reassign() {
 }
 
 void partition_owner::revoked() {
+  std::lock_guard lock(mu_);
   flush();
   live_.clear_pending();
   partitions_.clear();
@@ -287,7 +298,13 @@ void partition_owner::run(const std::atomic<bool>& stop) {
   while (!stop.load(std::memory_order_relaxed)) {
     if (append_failed_) throw std::runtime_error("a ledger append failed; restart to re-decide");
     auto n = rd_kafka_consume_batch_queue(queue, 20, batch.data(), batch.size());
+    std::unique_lock lock(mu_);
     for (ssize_t i = 0; i < n; ++i) {
+      // Let waiting HTTP threads in between stretches of the batch.
+      if (i > 0 && i % 256 == 0) {
+        lock.unlock();
+        lock.lock();
+      }
       rd_kafka_message_t* m = batch[i];
       if (m->err) {
         if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -311,9 +328,76 @@ void partition_owner::run(const std::atomic<bool>& stop) {
     }
   }
   rd_kafka_queue_destroy(queue);
-  flush();
+  {
+    std::lock_guard lock(mu_);
+    flush();
+  }
   rd_kafka_consumer_close(rk_);
+  std::lock_guard lock(mu_);
   flush();
+}
+
+std::int32_t partition_owner::partition_of(const team_id& team) const {
+  const auto n = partition_count_.load();
+  if (n <= 0) return -1;
+  const auto& k = team.str();
+  return rd_kafka_msg_partitioner_murmur2(nullptr, k.data(), k.size(), n, nullptr, nullptr);
+}
+
+partition_owner::access partition_owner::with_team(const team_id& team,
+                                                   const std::function<void(live_view&)>& f) {
+  std::lock_guard lock(mu_);
+  const auto p = partition_of(team);
+  auto it = partitions_.find(p);
+  if (it == partitions_.end()) return access::not_owner;
+  if (!it->second.caught_up) return access::catching_up;
+  f(live_);
+  return access::ok;
+}
+
+void partition_owner::with_state(const std::function<void(live_view&)>& f) {
+  std::lock_guard lock(mu_);
+  f(live_);
+}
+
+void partition_owner::append(const team_id& team, const std::vector<event>& events,
+                             std::function<void(bool)> done) {
+  // Called with mu_ held (inside with_team).
+  struct waiting {
+    std::atomic<int> left;
+    std::atomic<bool> ok{true};
+    std::function<void(bool)> done;
+  };
+  if (events.empty()) {
+    if (done) done(true);
+    return;
+  }
+  auto w = std::make_shared<waiting>();
+  w->left = static_cast<int>(events.size());
+  w->done = std::move(done);
+  const auto partition = partition_of(team);
+  for (auto& e : events) {
+    auto err = out_.produce(
+        options_.ledger_topic, partition, event_team(e).str(), encode_event(e),
+        cloudevent_headers(e.id.str(), event_type_name(e.payload), e.source,
+                           format_rfc3339(e.time)),
+        [this, w](const delivery& dr) {
+          if (dr.err) {
+            append_failed_ = true;
+            w->ok = false;
+          }
+          if (--w->left == 0 && w->done) w->done(w->ok);
+        });
+    if (err) {
+      // Not enqueued: nothing of it reaches the log. The owner stops (as for a failed delivery)
+      // so the live view never keeps an event the ledger does not have.
+      append_failed_ = true;
+      w->ok = false;
+      if (--w->left == 0 && w->done) w->done(false);
+      continue;
+    }
+    live_.add_pending(e);
+  }
 }
 
 }  // namespace tally

@@ -12,8 +12,11 @@
 // so a crash between append and fold re-decides nothing twice (the fold deduplicates by event
 // id) and loses nothing (an unfolded report is read again).
 //
-// Concurrency. run() is the only thread touching the state; the producer's delivery reports
-// only count failures (a failed append stops the owner: restarting re-reads the report).
+// Concurrency. One mutex guards the state and the live view: the owner thread holds it while it
+// folds and decides a consumed batch; the HTTP threads hold it while they decide a request or
+// read (with_team / with_state), so every decision on this node is serial and made against the
+// live state. The mutex is never held while waiting for Kafka. A failed append stops the owner:
+// restarting re-reads the report (an HTTP caller was answered 503 and retries).
 //
 // Limitations. One store per node: global totals are exact when one node owns all partitions.
 // Decisions carry epoch 0 until the group generation is exposed (librdkafka 2.0.2 does not).
@@ -23,9 +26,12 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include <librdkafka/rdkafka.h>
 
@@ -77,6 +83,21 @@ class partition_owner {
 
   const owner_counters& counters() const { return counters_; }
 
+  // --- For the HTTP front-end -----------------------------------------------------------------
+  enum class access { ok, not_owner, catching_up };
+  // Runs f(live) under the state lock when this node owns the team's ledger partition and has
+  // folded it up to the high watermark seen at assignment.
+  access with_team(const team_id& team, const std::function<void(live_view&)>& f);
+  // Runs f(live) under the state lock, whatever the node owns (org-wide reads).
+  void with_state(const std::function<void(live_view&)>& f);
+  // Appends a decision's events to the team's ledger partition, in order, and adds them to the
+  // live view; done(true) runs (on the producer's thread) once all are durable, done(false) when
+  // one failed. Call it inside with_team's f, so the decision and its append are one step.
+  void append(const team_id& team, const std::vector<event>& events,
+              std::function<void(bool)> done);
+  // The ledger partition of a team (murmur2 of the key, as the producer's partitioner).
+  std::int32_t partition_of(const team_id& team) const;
+
  private:
   static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                            rd_kafka_topic_partition_list_t* parts, void* opaque);
@@ -104,6 +125,8 @@ class partition_owner {
   };
 
   owner_options options_;
+  mutable std::mutex mu_;  // guards everything below that the HTTP side reaches
+  std::atomic<std::int32_t> partition_count_{0};
   ledger_store& store_;
   producer& out_;
   const pricing_table& pricing_;
