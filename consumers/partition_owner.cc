@@ -377,17 +377,16 @@ void partition_owner::append(const team_id& team, const std::vector<event>& even
   w->done = std::move(done);
   const auto partition = partition_of(team);
   for (auto& e : events) {
-    auto err = out_.produce(
-        options_.ledger_topic, partition, event_team(e).str(), encode_event(e),
-        cloudevent_headers(e.id.str(), event_type_name(e.payload), e.source,
-                           format_rfc3339(e.time)),
-        [this, w](const delivery& dr) {
-          if (dr.err) {
-            append_failed_ = true;
-            w->ok = false;
-          }
-          if (--w->left == 0 && w->done) w->done(w->ok);
-        });
+    auto err = out_.produce(options_.ledger_topic, partition, event_team(e).str(), encode_event(e),
+                            cloudevent_headers(e.id.str(), event_type_name(e.payload), e.source,
+                                               format_rfc3339(e.time)),
+                            [this, w](const delivery& dr) {
+                              if (dr.err) {
+                                append_failed_ = true;
+                                w->ok = false;
+                              }
+                              if (--w->left == 0 && w->done) w->done(w->ok);
+                            });
     if (err) {
       // Not enqueued: nothing of it reaches the log. The owner stops (as for a failed delivery)
       // so the live view never keeps an event the ledger does not have.

@@ -41,10 +41,11 @@ budget_view budget_of(live_view& live, const limit_policy& policy, const team_id
   budget_view v;
   // Org-wide limits count in UTC days and months.
   const date::time_zone* utc_zone = find_zone("UTC");
-  add_lines(v, live, "global", "g", effective_global_limits(live, policy), periods_of(now, utc_zone),
-            next_day_start(now, utc_zone), next_month_start(now, utc_zone));
-  add_lines(v, live, "team:" + team.str(), scope_team(team), effective_team_limits(live, policy, team),
-            p, day_reset, month_reset);
+  add_lines(v, live, "global", "g", effective_global_limits(live, policy),
+            periods_of(now, utc_zone), next_day_start(now, utc_zone),
+            next_month_start(now, utc_zone));
+  add_lines(v, live, "team:" + team.str(), scope_team(team),
+            effective_team_limits(live, policy, team), p, day_reset, month_reset);
   if (!agent.empty()) {
     add_lines(v, live, "agent:" + agent.str(), scope_agent(team, agent),
               effective_agent_limits(live, policy, agent), p, day_reset, month_reset);

@@ -239,9 +239,8 @@ bool live_view::remove_pending(const event& e) {
   } else if (auto* r = std::get_if<usage_rejected>(&e.payload)) {
     for_each_total(*r, true, sub);
   } else {
-    auto it = std::find_if(entities_.begin(), entities_.end(), [&](const event& x) {
-      return x.id == e.id && event_team(x) == team;
-    });
+    auto it = std::find_if(entities_.begin(), entities_.end(),
+                           [&](const event& x) { return x.id == e.id && event_team(x) == team; });
     if (it != entities_.end()) entities_.erase(it);
   }
   return true;

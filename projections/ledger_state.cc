@@ -371,8 +371,8 @@ void ledger_state::index_session(const team_id& t, const session_id& s) {
   put(column::entities, key, json::serialize(o));
 }
 
-void ledger_state::scan_entities(
-    std::string_view prefix, const std::function<void(std::string_view, std::string_view)>& f) {
+void ledger_state::scan_entities(std::string_view prefix,
+                                 const std::function<void(std::string_view, std::string_view)>& f) {
   std::map<std::string, std::string, std::less<>> rows;
   if (source_) {
     source_->for_each(column::entities, prefix, [&](std::string_view k, std::string_view v) {
