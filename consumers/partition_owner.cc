@@ -344,15 +344,15 @@ std::int32_t partition_owner::partition_of(const team_id& team) const {
   return rd_kafka_msg_partitioner_murmur2(nullptr, k.data(), k.size(), n, nullptr, nullptr);
 }
 
-partition_owner::access partition_owner::with_team(const team_id& team,
-                                                   const std::function<void(live_view&)>& f) {
+team_access partition_owner::with_team(const team_id& team,
+                                       const std::function<void(live_view&)>& f) {
   std::lock_guard lock(mu_);
   const auto p = partition_of(team);
   auto it = partitions_.find(p);
-  if (it == partitions_.end()) return access::not_owner;
-  if (!it->second.caught_up) return access::catching_up;
+  if (it == partitions_.end()) return team_access::not_owner;
+  if (!it->second.caught_up) return team_access::catching_up;
   f(live_);
-  return access::ok;
+  return team_access::ok;
 }
 
 void partition_owner::with_state(const std::function<void(live_view&)>& f) {

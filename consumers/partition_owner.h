@@ -35,6 +35,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "consumers/ledger_gateway.h"
 #include "producers/producer.h"
 #include "projections/decide.h"
 #include "projections/store.h"
@@ -69,11 +70,11 @@ struct owner_counters {
   std::atomic<bool> caught_up{false};
 };
 
-class partition_owner {
+class partition_owner final : public ledger_gateway {
  public:
   partition_owner(owner_options options, ledger_store& store, producer& out,
                   const pricing_table& pricing, const limit_policy& policy);
-  ~partition_owner();
+  ~partition_owner() override;
   partition_owner(const partition_owner&) = delete;
   partition_owner& operator=(const partition_owner&) = delete;
 
@@ -84,17 +85,14 @@ class partition_owner {
   const owner_counters& counters() const { return counters_; }
 
   // --- For the HTTP front-end -----------------------------------------------------------------
-  enum class access { ok, not_owner, catching_up };
-  // Runs f(live) under the state lock when this node owns the team's ledger partition and has
-  // folded it up to the high watermark seen at assignment.
-  access with_team(const team_id& team, const std::function<void(live_view&)>& f);
-  // Runs f(live) under the state lock, whatever the node owns (org-wide reads).
-  void with_state(const std::function<void(live_view&)>& f);
-  // Appends a decision's events to the team's ledger partition, in order, and adds them to the
-  // live view; done(true) runs (on the producer's thread) once all are durable, done(false) when
-  // one failed. Call it inside with_team's f, so the decision and its append are one step.
+  // with_team: the node owns the team's ledger partition and has folded it up to the high
+  // watermark seen at assignment. append: to the team's ledger partition; done runs on the
+  // producer's thread.
+  team_access with_team(const team_id& team, const std::function<void(live_view&)>& f) override;
+  void with_state(const std::function<void(live_view&)>& f) override;
   void append(const team_id& team, const std::vector<event>& events,
-              std::function<void(bool)> done);
+              std::function<void(bool)> done) override;
+  bool ready() const override { return counters_.caught_up; }
   // The ledger partition of a team (murmur2 of the key, as the producer's partitioner).
   std::int32_t partition_of(const team_id& team) const;
 

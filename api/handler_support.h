@@ -1,0 +1,73 @@
+// What every handler shares: its dependencies, the access check, ids, and the one way a
+// decision becomes an answer (decide under the team's lock, append, answer once durable).
+// Thread-safety: api_deps is shared by all io threads; its members are thread-safe.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "api/http_types.h"
+#include "api/json_writer.h"
+#include "api/problem.h"
+#include "api/request_body.h"
+#include "consumers/ledger_gateway.h"
+#include "projections/commands.h"
+#include "schemas/pricing.h"
+
+namespace tally::api {
+
+struct api_deps {
+  ledger_gateway* ledger = nullptr;
+  const limit_policy* policy = nullptr;
+  const pricing_table* pricing = nullptr;
+  std::function<time_ms()> clock;  // wall clock in ms; tests pin it
+  std::string source = "tally";    // CloudEvents source of the events decided here
+  time_ms late_grace_ms = 7 * 86'400'000;
+  time_ms future_skew_ms = 5 * 60'000;
+};
+
+enum class need { read, write, admin };
+// Throws api_error 403 unless the caller may act on the team this way.
+void require(const request_ctx& ctx, const team_id& team, need n);
+// Throws api_error 403 unless the caller is an org-wide admin.
+void require_org_admin(const request_ctx& ctx);
+
+// A new random id with a prefix: "ses_3f9c...", 16 random bytes in hex.
+std::string new_id(std::string_view prefix);
+// The identity of the event a write creates: the Idempotency-Key header when given (a retried
+// request is then one fact), else a fresh id.
+event_id request_event_id(const request_ctx& ctx, std::string_view body_event_id = {});
+
+// A path parameter that must be a valid id (404 when malformed: no such thing can exist).
+std::string path_id(const request_ctx& ctx, std::string_view name);
+
+// The body, parsed (api_error on malformed JSON).
+request_body body_of(const request_ctx& ctx);
+
+// The answer when the node may not decide for a team (another node owns it, or catching up).
+http_response unavailable(team_access a);
+
+// The problem answer of a refused command.
+http_response refused(const command_decision& d);
+
+// Decides under the team's lock; when the decision has events, appends them and answers with
+// `answer` (built under the lock, so it reflects the decision) once they are durable, or 503
+// when the append failed. A refusal is answered at once.
+void run_command(api_deps& deps, const team_id& team, respond_fn respond,
+                 const std::function<command_decision(live_view&)>& decide,
+                 const std::function<http_response(live_view&, const command_decision&)>& answer);
+
+// Reads under the team's lock.
+void run_read(api_deps& deps, const team_id& team, respond_fn respond,
+              const std::function<http_response(live_view&)>& read);
+
+// The team of an agent / a session, or api_error 404.
+team_id team_of_agent(api_deps& deps, const agent_id& a);
+team_id team_of_session(api_deps& deps, const session_id& s);
+
+// Writers shared by several answers.
+void write_limits(json_writer& w, const limit_set& l);
+void write_session(json_writer& w, live_view& live, const team_id& team, const session_id& id,
+                   const session_record& s, time_ms now);
+
+}  // namespace tally::api

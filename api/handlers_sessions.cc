@@ -1,0 +1,234 @@
+// Sessions and the usage reported in them.
+#include "api/handlers.h"
+
+#include "schemas/usage.h"
+
+namespace tally::api {
+namespace {
+
+void open_session(api_deps& deps, request_ctx& ctx, respond_fn respond, const agent_id& agent,
+                  const request_body& b) {
+  team_id team = team_of_agent(deps, agent);
+  require(ctx, team, need::write);
+  session_opened c{team,
+                   agent,
+                   session_id{b.id("session_id").value_or(new_id("ses_"))},
+                   task_id{b.id("task_id").value_or("")},
+                   b.text("model").value_or(""),
+                   b.text("effort").value_or("")};
+  const auto eid = request_event_id(ctx, "open-" + c.session.str());
+  run_command(
+      deps, team, std::move(respond),
+      [&](live_view& live) {
+        return decide_open_session(live, {deps.policy, deps.clock(), deps.source, eid}, c);
+      },
+      [&](live_view& live, const command_decision&) {
+        json_writer w;
+        write_session(w, live, team, c.session, *live.session(team, c.session), deps.clock());
+        return json_text(http::status::created, w.take());
+      });
+}
+
+std::optional<time_ms> time_field(const request_body& b) {
+  for (auto k : {"occurred_at", "timestamp"}) {
+    if (auto t = b.text(k)) {
+      auto ms = parse_rfc3339(*t);
+      if (!ms) {
+        throw api_error(http::status::unprocessable_entity, "bad_field",
+                        std::string(k) + " must be an RFC 3339 time");
+      }
+      return *ms;
+    }
+  }
+  return std::nullopt;
+}
+
+// The answer to a decided report: 200 recorded (maybe told to stop), 402 refused.
+http_response usage_answer(const decision& d, live_view& live, const team_id& team,
+                           const session_id& session) {
+  const event& e = d.events.at(0);
+  const usage_decided* u = std::get_if<usage_recorded>(&e.payload);
+  const bool rejected = u == nullptr;
+  if (!u) u = &std::get<usage_rejected>(e.payload);
+  auto status = live.status(team, session);
+  if (rejected) {
+    boost::json::object extras;
+    extras["event_id"] = e.id.str();
+    extras["session_id"] = session.str();
+    extras["reason"] = u->reason;
+    extras["action"] = "stop";
+    extras["over_budget"] = true;
+    extras["rejected_cost_nanos"] = u->cost.count;
+    return problem(http::status::payment_required, "usage_refused", "Usage refused",
+                   "the report was refused (" + u->reason + ") and recorded as rejected",
+                   std::move(extras));
+  }
+  auto spent = live.get(totals_key(scope_session(team, session), window_lifetime, "-"));
+  json_writer w;
+  w.begin_object().field("event_id", e.id.str()).field("session_id", session.str());
+  w.field("recorded", true);
+  w.money("cost", u->cost);
+  w.field("cost_source", to_string(u->source));
+  if (!u->price_version.empty()) w.field("price_version", u->price_version);
+  w.field("input_tokens", u->tokens.input).field("output_tokens", u->tokens.output);
+  w.field("cache_creation_input_tokens", u->tokens.cache_creation);
+  w.field("cache_read_input_tokens", u->tokens.cache_read);
+  w.money("session_cost", nanos{spent.cost_nanos});
+  w.field("over_budget", u->over_budget).field("action", u->stop ? "stop" : "continue");
+  if (!u->reason.empty()) w.field("reason", u->reason);
+  if (status) w.field("session_status", to_string(*status));
+  w.end_object();
+  return json_text(http::status::ok, w.take());
+}
+
+}  // namespace
+
+void open_agent_session(api_deps& deps, request_ctx& ctx, respond_fn respond) {
+  agent_id agent{path_id(ctx, "agent_id")};
+  auto b = body_of(ctx);
+  b.allow_only({"task_id", "model", "effort", "session_id"});
+  open_session(deps, ctx, std::move(respond), agent, b);
+}
+
+void start_session(api_deps& deps, request_ctx& ctx, respond_fn respond) {
+  auto b = body_of(ctx);
+  b.allow_only({"agent_id", "task_id", "model", "effort", "session_id"});
+  auto agent = b.id("agent_id");
+  if (!agent || !valid_id(*agent)) {
+    throw api_error(http::status::unprocessable_entity, "bad_field", "agent_id is required");
+  }
+  open_session(deps, ctx, std::move(respond), agent_id{*agent}, b);
+}
+
+void report_usage(api_deps& deps, request_ctx& ctx, respond_fn respond) {
+  session_id session{path_id(ctx, "session_id")};
+  team_id team = team_of_session(deps, session);
+  require(ctx, team, need::write);
+  auto b = body_of(ctx);
+  b.allow_only({"input_tokens", "output_tokens", "cache_creation_input_tokens",
+                "cache_read_input_tokens", "prompt_tokens", "completion_tokens", "total_tokens",
+                "prompt_tokens_details", "input_tokens_details", "completion_tokens_details",
+                "output_tokens_details", "usage", "cost_usd", "cost_cents", "model", "event_id",
+                "occurred_at", "timestamp"});
+  usage_report r;
+  r.team = team;
+  r.session = session;
+  auto tokens = parse_usage_json(b.json());
+  if (!tokens) {
+    throw api_error(http::status::unprocessable_entity, "bad_usage",
+                    "token counts: " + tokens.error().message());
+  }
+  r.tokens = *tokens;
+  r.cost = b.usd("cost_usd");
+  if (!r.cost) r.cost = b.cents("cost_cents");
+  if (r.cost && r.cost->count < 0) {
+    throw api_error(http::status::unprocessable_entity, "bad_field", "cost is never negative");
+  }
+  r.id = request_event_id(ctx, b.id("event_id").value_or(""));
+  r.occurred_at = time_field(b);
+  const auto model = b.text("model");
+  std::optional<decision> decided;
+  run_command(
+      deps, team, std::move(respond),
+      [&](live_view& live) {
+        auto s = live.session(team, session);
+        if (!s) return command_decision{refusal::not_found, "session_not_found", "no session"};
+        r.agent = s->agent;
+        r.task = s->task;
+        r.model = model.value_or(s->model);
+        r.effort = s->effort;
+        decide_context dc;
+        dc.pricing = deps.pricing;
+        dc.policy = deps.policy;
+        dc.now = deps.clock();
+        dc.late_grace_ms = deps.late_grace_ms;
+        dc.future_skew_ms = deps.future_skew_ms;
+        dc.source = deps.source;
+        decided = decide_usage(live, dc, r, std::nullopt);
+        command_decision out;
+        switch (decided->what) {
+          case verdict::invalid:
+            out.refused = refusal::invalid;
+            out.code = decided->reason;
+            out.detail = "the report was refused: " + decided->reason;
+            break;
+          case verdict::duplicate:
+            break;  // nothing to append; answered below
+          case verdict::recorded:
+          case verdict::rejected:
+            out.events = decided->events;
+            break;
+        }
+        return out;
+      },
+      [&](live_view& live, const command_decision&) {
+        if (decided->what == verdict::duplicate) {
+          json_writer w;
+          w.begin_object().field("event_id", r.id.str()).field("session_id", session.str());
+          w.field("duplicate", true).end_object();
+          return json_text(http::status::ok, w.take());
+        }
+        return usage_answer(*decided, live, team, session);
+      });
+}
+
+void end_session(api_deps& deps, request_ctx& ctx, respond_fn respond) {
+  session_id session{path_id(ctx, "session_id")};
+  team_id team = team_of_session(deps, session);
+  require(ctx, team, need::write);
+  auto b = body_of(ctx);
+  b.allow_only({"status"});
+  auto status_text = b.text("status").value_or("completed");
+  session_status st;
+  if (status_text == "completed") {
+    st = session_status::completed;
+  } else if (status_text == "failed") {
+    st = session_status::failed;
+  } else {
+    throw api_error(http::status::unprocessable_entity, "bad_field",
+                    "status must be completed or failed");
+  }
+  session_ended c{team, session, st};
+  const auto eid = request_event_id(ctx, "end-" + session.str());
+  run_command(
+      deps, team, std::move(respond),
+      [&](live_view& live) {
+        return decide_end_session(live, {deps.policy, deps.clock(), deps.source, eid}, c);
+      },
+      [&](live_view& live, const command_decision&) {
+        json_writer w;
+        write_session(w, live, team, session, *live.session(team, session), deps.clock());
+        return json_text(http::status::ok, w.take());
+      });
+}
+
+void get_session(api_deps& deps, request_ctx& ctx, respond_fn respond) {
+  session_id session{path_id(ctx, "session_id")};
+  team_id team = team_of_session(deps, session);
+  require(ctx, team, need::read);
+  run_read(deps, team, std::move(respond), [&](live_view& live) {
+    auto s = live.session(team, session);
+    if (!s) return problem(http::status::not_found, "session_not_found", "Not found", "");
+    json_writer w;
+    write_session(w, live, team, session, *s, deps.clock());
+    return json_text(http::status::ok, w.take());
+  });
+}
+
+void list_agent_sessions(api_deps& deps, request_ctx& ctx, respond_fn respond) {
+  agent_id agent{path_id(ctx, "agent_id")};
+  team_id team = team_of_agent(deps, agent);
+  require(ctx, team, need::read);
+  run_read(deps, team, std::move(respond), [&](live_view& live) {
+    json_writer w;
+    w.begin_object().field("agent_id", agent.str()).key("sessions").begin_array();
+    const auto now = deps.clock();
+    for (auto& [id, s] : live.sessions(team)) {
+      if (s.agent == agent) write_session(w, live, team, id, s, now);
+    }
+    w.end_array().end_object();
+    return json_text(http::status::ok, w.take());
+  });
+}
+
+}  // namespace tally::api

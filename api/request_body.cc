@@ -1,0 +1,208 @@
+#include "api/request_body.h"
+
+#include <charconv>
+
+#include <simdjson.h>
+
+namespace tally::api {
+namespace od = simdjson::ondemand;
+
+namespace {
+
+[[noreturn]] void bad_body(std::string detail) {
+  throw api_error(http::status::bad_request, "malformed_json", std::move(detail));
+}
+
+[[noreturn]] void bad_field(std::string_view k, std::string_view want) {
+  throw api_error(http::status::unprocessable_entity, "bad_field",
+                  std::string(k) + " must be " + std::string(want));
+}
+
+std::string_view trim(std::string_view raw) {
+  while (!raw.empty() &&
+         (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\t' || raw.back() == '\r')) {
+    raw.remove_suffix(1);
+  }
+  return raw;
+}
+
+bool is_integer_token(std::string_view t) {
+  if (t.empty()) return false;
+  return t.find_first_of(".eE") == std::string_view::npos;
+}
+
+}  // namespace
+
+request_body request_body::parse(std::string_view json) {
+  request_body b;
+  b.json_ = std::string(json);
+  auto blank = json.find_first_not_of(" \t\r\n");
+  if (blank == std::string_view::npos) return b;
+  thread_local od::parser parser;
+  simdjson::padded_string padded(json);
+  od::document doc;
+  if (parser.iterate(padded).get(doc)) bad_body("the body is not JSON");
+  od::object obj;
+  if (doc.get_object().get(obj)) bad_body("the body must be a JSON object");
+  for (auto f : obj) {
+    std::string_view key;
+    od::value v;
+    if (f.unescaped_key().get(key) || f.value().get(v)) bad_body("the body is not valid JSON");
+    std::string k(key);
+    if (b.find(k)) bad_body("field " + k + " appears twice");
+    field out;
+    od::json_type t;
+    if (v.type().get(t)) bad_body("the body is not valid JSON");
+    switch (t) {
+      case od::json_type::string: {
+        std::string_view s;
+        if (v.get_string().get(s)) bad_body("field " + k + " is not a valid string");
+        out.kind = 's';
+        out.text = std::string(s);
+        break;
+      }
+      case od::json_type::number:
+        out.kind = 'n';
+        out.text = std::string(trim(v.raw_json_token()));
+        break;
+      case od::json_type::boolean: {
+        bool x = false;
+        if (v.get_bool().get(x)) bad_body("field " + k + " is not valid JSON");
+        out.kind = 'b';
+        out.text = x ? "true" : "false";
+        break;
+      }
+      case od::json_type::null:
+        if (!v.is_null()) bad_body("field " + k + " is not valid JSON");
+        out.kind = 'z';
+        break;
+      case od::json_type::array: {
+        od::array a;
+        if (v.get_array().get(a)) bad_body("field " + k + " is not valid JSON");
+        out.kind = 'a';
+        for (auto item : a) {
+          od::value iv;
+          if (item.get(iv)) bad_body("field " + k + " is not valid JSON");
+          std::string_view s;
+          od::json_type it;
+          if (iv.type().get(it)) bad_body("field " + k + " is not valid JSON");
+          if (it == od::json_type::string && !iv.get_string().get(s)) {
+            out.items.emplace_back(s);
+          } else {
+            out.kind = 'A';
+            // Consume the element so iteration continues.
+            bool bad = false;
+            if (it == od::json_type::array) {
+              od::array inner;
+              bad = iv.get_array().get(inner) || inner.raw_json().error();
+            } else if (it == od::json_type::object) {
+              od::object inner;
+              bad = iv.get_object().get(inner) || inner.raw_json().error();
+            } else {
+              (void)iv.raw_json_token();
+            }
+            if (bad) bad_body("field " + k + " is not valid JSON");
+          }
+        }
+        break;
+      }
+      case od::json_type::object: {
+        std::string_view raw;
+        od::object inner;
+        if (v.get_object().get(inner) || inner.raw_json().get(raw)) {
+          bad_body("field " + k + " is not valid JSON");
+        }
+        out.kind = 'o';
+        out.text = std::string(raw);
+        break;
+      }
+    }
+    b.fields_.emplace_back(std::move(k), std::move(out));
+  }
+  // Trailing content after the object is refused by the JSON guard before the handler runs
+  // (simdjson 3.0's on-demand document cannot tell).
+  return b;
+}
+
+const request_body::field* request_body::find(std::string_view k) const {
+  for (auto& [name, f] : fields_) {
+    if (name == k) return &f;
+  }
+  return nullptr;
+}
+
+bool request_body::is_null(std::string_view k) const {
+  auto* f = find(k);
+  return f && f->kind == 'z';
+}
+
+std::optional<std::string> request_body::text(std::string_view k) const {
+  auto* f = find(k);
+  if (!f || f->kind == 'z') return std::nullopt;
+  if (f->kind != 's') bad_field(k, "a string");
+  return f->text;
+}
+
+std::optional<std::string> request_body::id(std::string_view k) const {
+  auto* f = find(k);
+  if (!f || f->kind == 'z') return std::nullopt;
+  if (f->kind == 's') return f->text;
+  if (f->kind == 'n' && is_integer_token(f->text) && f->text[0] != '-') return f->text;
+  bad_field(k, "a string or a non-negative integer");
+}
+
+std::optional<std::int64_t> request_body::integer(std::string_view k) const {
+  auto* f = find(k);
+  if (!f || f->kind == 'z') return std::nullopt;
+  std::int64_t v = 0;
+  if (f->kind == 'n' && is_integer_token(f->text)) {
+    auto [p, ec] = std::from_chars(f->text.data(), f->text.data() + f->text.size(), v);
+    if (ec == std::errc() && p == f->text.data() + f->text.size()) return v;
+  }
+  bad_field(k, "an integer");
+}
+
+std::optional<bool> request_body::boolean(std::string_view k) const {
+  auto* f = find(k);
+  if (!f || f->kind == 'z') return std::nullopt;
+  if (f->kind != 'b') bad_field(k, "true or false");
+  return f->text == "true";
+}
+
+std::optional<nanos> request_body::usd(std::string_view k) const {
+  auto* f = find(k);
+  if (!f || f->kind == 'z') return std::nullopt;
+  if (f->kind == 'n') {
+    if (auto v = parse_usd(f->text)) return *v;
+  }
+  bad_field(k, "a number of US dollars within range");
+}
+
+std::optional<nanos> request_body::cents(std::string_view k) const {
+  auto* f = find(k);
+  if (!f || f->kind == 'z') return std::nullopt;
+  if (f->kind == 'n') {
+    if (auto v = parse_cents(f->text)) return *v;
+  }
+  bad_field(k, "a number of US cents within range");
+}
+
+std::optional<std::vector<std::string>> request_body::strings(std::string_view k) const {
+  auto* f = find(k);
+  if (!f || f->kind == 'z') return std::nullopt;
+  if (f->kind != 'a') bad_field(k, "an array of strings");
+  return f->items;
+}
+
+void request_body::allow_only(std::initializer_list<std::string_view> allowed) const {
+  for (auto& [name, f] : fields_) {
+    bool ok = false;
+    for (auto a : allowed) ok = ok || a == name;
+    if (!ok) {
+      throw api_error(http::status::unprocessable_entity, "unknown_field",
+                      "unknown field: " + name);
+    }
+  }
+}
+
+}  // namespace tally::api

@@ -1,0 +1,53 @@
+// A JSON request body read once into its top-level fields, with typed accessors that keep money
+// exact: numbers stay the text of their token until parse_usd/parse_cents read them (RFC 8259
+// forms: 0.012, 1.2e-2, 12E-3), never through double. A field of the wrong type, an unknown
+// field or a body that is not one JSON object throws api_error (400 / 422) naming the field.
+// Thread-safety: values; parse uses a thread_local simdjson parser.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "api/problem.h"
+#include "schemas/money.h"
+
+namespace tally::api {
+
+class request_body {
+ public:
+  // An empty body reads as an empty object.
+  static request_body parse(std::string_view json);
+
+  bool has(std::string_view k) const { return find(k) != nullptr; }
+  // Present and JSON null (for PATCH: remove).
+  bool is_null(std::string_view k) const;
+  // Absent or null: nullopt. Wrong type: api_error 422.
+  std::optional<std::string> text(std::string_view k) const;
+  std::optional<std::string> id(std::string_view k) const;  // string, or integer (task 594)
+  std::optional<std::int64_t> integer(std::string_view k) const;
+  std::optional<bool> boolean(std::string_view k) const;
+  std::optional<nanos> usd(std::string_view k) const;    // exact, half-even to the nano
+  std::optional<nanos> cents(std::string_view k) const;  // exact
+  std::optional<std::vector<std::string>> strings(std::string_view k) const;
+  // Refuses (422 unknown_field) the first field not allowed: a typo in a limit must not pass.
+  void allow_only(std::initializer_list<std::string_view> allowed) const;
+
+  const std::string& json() const { return json_; }
+
+ private:
+  struct field {
+    char kind = 'z';   // s string, n number, b bool, z null, a array of strings, A array, o object
+    std::string text;  // unescaped string, number token, "true"/"false"
+    std::vector<std::string> items;
+  };
+  const field* find(std::string_view k) const;
+  std::vector<std::pair<std::string, field>> fields_;
+  std::string json_;
+};
+
+}  // namespace tally::api

@@ -1,0 +1,31 @@
+// The route table of the API: method, path pattern (its metric label), class, handler.
+#include "api/handlers.h"
+
+namespace tally::api {
+
+const std::vector<route_def>& api_routes() {
+  using v = http::verb;
+  using c = route_class;
+  static const std::vector<route_def> routes = {
+      {v::post, "/api/v1/teams", c::general, create_team},
+      {v::get, "/api/v1/teams", c::general, list_teams},
+      {v::get, "/api/v1/teams/{team_id}", c::general, get_team},
+      {v::post, "/api/v1/teams/{team_id}/agents", c::general, register_agent},
+      {v::get, "/api/v1/teams/{team_id}/agents", c::general, list_agents},
+      {v::post, "/api/v1/teams/{team_id}/tasks", c::general, create_task},
+      {v::get, "/api/v1/teams/{team_id}/tasks", c::general, list_tasks},
+      {v::get, "/api/v1/teams/{team_id}/costs", c::general, team_costs},
+      {v::patch, "/api/v1/settings/teams/{team_id}", c::general, patch_team_settings},
+      {v::patch, "/api/v1/agents/{agent_id}", c::general, patch_agent},
+      {v::post, "/api/v1/agents/{agent_id}/sessions", c::ingest, open_agent_session},
+      {v::get, "/api/v1/agents/{agent_id}/sessions", c::general, list_agent_sessions},
+      {v::get, "/api/v1/agents/{agent_id}/budget", c::ingest, agent_budget},
+      {v::post, "/api/v1/sessions/start", c::ingest, start_session},
+      {v::get, "/api/v1/sessions/{session_id}", c::general, get_session},
+      {v::post, "/api/v1/sessions/{session_id}/usage", c::ingest, report_usage},
+      {v::post, "/api/v1/sessions/{session_id}/end", c::ingest, end_session},
+  };
+  return routes;
+}
+
+}  // namespace tally::api

@@ -1,0 +1,325 @@
+// The API's handlers as plain functions over an in-memory ledger: the Entourage guide's flow with
+// its JSON shapes, answers sent only once the events are durable, reads that reflect the node's
+// acknowledged writes before they are folded, exact money, refusals (402 with the limit), bad
+// input answered 4xx with nothing appended, and the access rules per team.
+#include "api/handlers.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "tests/support/memory_ledger.h"
+
+namespace tally::api {
+namespace {
+
+const time_ms now_ms = 1'795'428'000'000;  // 2026-11-23T10:00:00Z
+
+using handler = void (*)(api_deps&, request_ctx&, respond_fn);
+
+class handlers : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    deps.ledger = &ledger;
+    deps.policy = &policy;
+    deps.pricing = &pricing;
+    deps.clock = [this] { return now; };
+  }
+
+  struct call_result {
+    std::optional<http_response> res;
+    bool answered_before_delivery = false;
+  };
+
+  // Calls a handler as the dispatcher does (api_error becomes its problem answer), then delivers
+  // what it appended.
+  http_response call(handler h, http::verb verb, std::string body,
+                     std::vector<std::pair<std::string, std::string>> path = {},
+                     std::vector<std::pair<std::string, std::string>> query = {},
+                     std::optional<principal> who = std::nullopt,
+                     std::string idempotency_key = {}, bool fold = true) {
+    auto r = start(h, verb, std::move(body), std::move(path), std::move(query), who,
+                   std::move(idempotency_key));
+    ledger.deliver(true, fold);
+    EXPECT_TRUE(*r) << "no answer";
+    return std::move(**r);
+  }
+
+  std::shared_ptr<std::optional<http_response>> start(
+      handler h, http::verb verb, std::string body,
+      std::vector<std::pair<std::string, std::string>> path,
+      std::vector<std::pair<std::string, std::string>> query, std::optional<principal> who,
+      std::string idempotency_key = {}) {
+    request_ctx ctx;
+    ctx.req.method(verb);
+    ctx.req.body() = std::move(body);
+    if (!idempotency_key.empty()) ctx.req.set("Idempotency-Key", idempotency_key);
+    ctx.path.items = std::move(path);
+    ctx.query.items = std::move(query);
+    ctx.caller = who.value_or(principal{role::admin, "", "k-admin"});
+    auto out = std::make_shared<std::optional<http_response>>();
+    try {
+      h(deps, ctx, [out](http_response res) { *out = std::move(res); });
+    } catch (const api_error& e) {
+      *out = problem(e.status, e.slug, "Refused", e.what());
+    }
+    return out;
+  }
+
+  static boost::json::object json(const http_response& res) {
+    return boost::json::parse(res.body()).as_object();
+  }
+
+  void guide_setup() {
+    ASSERT_EQ(call(create_team, http::verb::post,
+                   R"({"id": "acme", "name": "Acme", "timezone": "UTC"})")
+                  .result(),
+              http::status::created);
+    ASSERT_EQ(call(register_agent, http::verb::post, R"({"id": "eng-1", "name": "eng-1"})",
+                   {{"team_id", "acme"}})
+                  .result(),
+              http::status::created);
+  }
+
+  std::string open_session(std::string body = R"({"model": "claude-sonnet-4-20250514"})") {
+    auto res = call(open_agent_session, http::verb::post, std::move(body), {{"agent_id", "eng-1"}});
+    EXPECT_EQ(res.result(), http::status::created) << res.body();
+    return std::string(json(res).at("session_id").as_string());
+  }
+
+  http_response usage(const std::string& session, std::string body, std::string key = {}) {
+    return call(report_usage, http::verb::post, std::move(body), {{"session_id", session}}, {},
+                std::nullopt, std::move(key));
+  }
+
+  http_response budget(std::vector<std::pair<std::string, std::string>> query = {}) {
+    return call(agent_budget, http::verb::get, "", {{"agent_id", "eng-1"}}, std::move(query));
+  }
+
+  testing::memory_ledger ledger;
+  limit_policy policy;
+  pricing_table pricing;
+  api_deps deps;
+  time_ms now = now_ms;
+};
+
+TEST_F(handlers, the_guides_session_flow_with_its_json_shapes) {
+  guide_setup();
+  auto task = call(create_task, http::verb::post,
+                   R"({"title": "Fix typo in README", "priority": "low",
+                       "task_type": "bugfix", "tags": ["budget:0.50"]})",
+                   {{"team_id", "acme"}});
+  ASSERT_EQ(task.result(), http::status::created) << task.body();
+  EXPECT_EQ(json(task).at("id").as_string(), "1");
+  EXPECT_EQ(json(task).at("budget_nanos").as_int64(), 500'000'000);
+
+  auto session = open_session(R"({"task_id": 1, "model": "claude-sonnet-4-20250514"})");
+  auto u = usage(session, R"({"input_tokens": 2500, "output_tokens": 800, "cost_usd": 0.012})");
+  ASSERT_EQ(u.result(), http::status::ok) << u.body();
+  EXPECT_EQ(json(u).at("cost_nanos").as_int64(), 12'000'000);
+  EXPECT_EQ(json(u).at("action").as_string(), "continue");
+
+  auto b = budget();
+  ASSERT_EQ(b.result(), http::status::ok) << b.body();
+  auto o = json(b);
+  // The guide's fields, exactly; money as exact numbers plus nanos.
+  for (auto k : {"daily_limit_usd", "daily_spent_usd", "daily_remaining_usd", "task_limit_usd",
+                 "task_spent_usd", "over_budget", "monthly_limit_usd", "monthly_spent_usd",
+                 "rejected_cost_usd", "resets_at"}) {
+    EXPECT_TRUE(o.contains(k)) << k;
+  }
+  EXPECT_NE(b.body().find(R"("task_limit_usd":0.5,)"), std::string::npos) << b.body();
+  EXPECT_NE(b.body().find(R"("task_spent_usd":0.012,)"), std::string::npos) << b.body();
+  EXPECT_TRUE(o.at("daily_limit_usd").is_null());  // no limits until someone sets them
+  EXPECT_EQ(o.at("daily_spent_nanos").as_int64(), 12'000'000);
+  EXPECT_EQ(o.at("task_id").as_string(), "1");  // the task of the latest session
+  EXPECT_FALSE(o.at("over_budget").as_bool());
+
+  auto patch = call(patch_team_settings, http::verb::patch, R"({"daily_cost_limit_usd": 10.00})",
+                    {{"team_id", "acme"}});
+  ASSERT_EQ(patch.result(), http::status::ok) << patch.body();
+  o = json(budget());
+  EXPECT_EQ(o.at("daily_limit_nanos").as_int64(), 10'000'000'000);
+  EXPECT_EQ(o.at("daily_remaining_nanos").as_int64(), 9'988'000'000);
+  EXPECT_EQ(o.at("daily_scope").as_string(), "team:acme");
+
+  auto end = call(tally::api::end_session, http::verb::post, "", {{"session_id", session}});
+  ASSERT_EQ(end.result(), http::status::ok) << end.body();
+  EXPECT_EQ(json(end).at("status").as_string(), "completed");
+
+  // Usage after the end is refused and recorded as rejected, beside the totals.
+  auto late = usage(session, R"({"input_tokens": 10, "output_tokens": 1, "cost_usd": 0.5})");
+  EXPECT_EQ(late.result(), http::status::payment_required) << late.body();
+  EXPECT_EQ(late[http::field::content_type], "application/problem+json");
+  o = json(budget());
+  EXPECT_EQ(o.at("rejected_cost_nanos").as_int64(), 500'000'000);
+  EXPECT_EQ(o.at("daily_spent_nanos").as_int64(), 12'000'000);
+
+  auto costs = call(team_costs, http::verb::get, "", {{"team_id", "acme"}});
+  ASSERT_EQ(costs.result(), http::status::ok);
+  auto c = json(costs);
+  EXPECT_EQ(c.at("total_cost_nanos").as_int64(), 12'000'000);
+  EXPECT_EQ(c.at("total_input_tokens").as_int64(), 2500);
+  EXPECT_EQ(c.at("total_output_tokens").as_int64(), 800);
+  auto& s0 = c.at("sessions").as_array().at(0).as_object();
+  for (auto k : {"agent_name", "task_title", "cost_usd", "tokens", "duration_minutes"}) {
+    EXPECT_TRUE(s0.contains(k)) << k;
+  }
+  EXPECT_EQ(s0.at("task_title").as_string(), "Fix typo in README");
+  EXPECT_EQ(s0.at("tokens").as_int64(), 3300);
+}
+
+TEST_F(handlers, a_write_is_answered_only_once_durable_and_503_when_the_append_fails) {
+  guide_setup();
+  auto session = open_session();
+  auto pending = start(report_usage, http::verb::post, R"({"cost_usd": 0.01})",
+                       {{"session_id", session}}, {}, std::nullopt);
+  EXPECT_FALSE(*pending);  // decided and appended, not yet durable
+  ledger.deliver(true);
+  ASSERT_TRUE(*pending);
+  EXPECT_EQ((*pending)->result(), http::status::ok);
+
+  auto failing = start(report_usage, http::verb::post, R"({"cost_usd": 0.01})",
+                       {{"session_id", session}}, {}, std::nullopt);
+  ledger.deliver(false);
+  ASSERT_TRUE(*failing);
+  EXPECT_EQ((*failing)->result(), http::status::service_unavailable);
+}
+
+TEST_F(handlers, reads_reflect_acknowledged_writes_before_they_are_folded) {
+  guide_setup();
+  auto session = open_session();
+  auto u = call(report_usage, http::verb::post, R"({"cost_usd": 0.25})", {{"session_id", session}},
+                {}, std::nullopt, {}, /*fold=*/false);
+  ASSERT_EQ(u.result(), http::status::ok);
+  EXPECT_EQ(json(budget()).at("daily_spent_nanos").as_int64(), 250'000'000);
+}
+
+TEST_F(handlers, the_crossing_report_is_told_to_stop_the_next_is_refused_with_the_limit) {
+  guide_setup();
+  call(patch_team_settings, http::verb::patch, R"({"daily_cost_limit_usd": 0.02})",
+       {{"team_id", "acme"}});
+  auto session = open_session();
+  auto a = json(usage(session, R"({"cost_usd": 0.015})"));
+  EXPECT_EQ(a.at("action").as_string(), "continue");
+  auto b = json(usage(session, R"({"cost_usd": 0.01})"));
+  EXPECT_TRUE(b.at("over_budget").as_bool());
+  EXPECT_EQ(b.at("action").as_string(), "stop");
+  auto c = usage(session, R"({"cost_usd": 0.001})");
+  EXPECT_EQ(c.result(), http::status::payment_required);
+  EXPECT_EQ(json(c).at("action").as_string(), "stop");
+  // Asking to spend more: a new session is refused with the scope, window, limit and spent.
+  auto s = call(open_agent_session, http::verb::post, R"({"model": "m"})", {{"agent_id", "eng-1"}});
+  ASSERT_EQ(s.result(), http::status::payment_required) << s.body();
+  auto p = json(s);
+  EXPECT_EQ(p.at("scope").as_string(), "team:acme");
+  EXPECT_EQ(p.at("window").as_string(), "day");
+  EXPECT_EQ(p.at("limit").as_int64(), 20'000'000);
+  EXPECT_EQ(p.at("spent").as_int64(), 25'000'000);
+  EXPECT_TRUE(json(budget()).at("over_budget").as_bool());
+}
+
+TEST_F(handlers, money_is_exact_in_every_json_number_form) {
+  guide_setup();
+  auto session = open_session();
+  EXPECT_EQ(json(usage(session, R"({"cost_usd": 1.2e-2})")).at("cost_nanos").as_int64(),
+            12'000'000);
+  EXPECT_EQ(json(usage(session, R"({"cost_usd": 12E-3})")).at("cost_nanos").as_int64(),
+            12'000'000);
+  // Half-even to the nano: 1.5 nanos -> 2, 2.5 nanos -> 2.
+  EXPECT_EQ(json(usage(session, R"({"cost_usd": 0.0000000015})")).at("cost_nanos").as_int64(), 2);
+  EXPECT_EQ(json(usage(session, R"({"cost_usd": 0.0000000025})")).at("cost_nanos").as_int64(), 2);
+  auto u = usage(session, R"({"cost_usd": 0.1})");
+  EXPECT_NE(u.body().find(R"("cost_usd":0.1,)"), std::string::npos) << u.body();
+}
+
+TEST_F(handlers, openai_usage_is_normalised_so_cached_tokens_count_once) {
+  guide_setup();
+  auto session = open_session();
+  auto u = json(usage(session, R"({"usage": {"prompt_tokens": 1000, "completion_tokens": 50,
+                                             "prompt_tokens_details": {"cached_tokens": 400}}})"));
+  EXPECT_EQ(u.at("input_tokens").as_int64(), 600);
+  EXPECT_EQ(u.at("cache_read_input_tokens").as_int64(), 400);
+  EXPECT_EQ(u.at("output_tokens").as_int64(), 50);
+}
+
+TEST_F(handlers, bad_input_is_answered_4xx_and_appends_nothing) {
+  guide_setup();
+  auto session = open_session();
+  const auto before = ledger.appended().size();
+  struct bad {
+    std::string body;
+    http::status status;
+  };
+  for (auto& [body, status] : std::vector<bad>{
+           {R"({"cost_usd": 0.01)", http::status::bad_request},
+           {R"([1, 2])", http::status::bad_request},
+           {R"({"cost_usd": "0.01"})", http::status::unprocessable_entity},
+           {R"({"cost_usd": 0.01, "cots_usd": 1})", http::status::unprocessable_entity},
+           {R"({"input_tokens": -5})", http::status::unprocessable_entity},
+           {R"({"input_tokens": 1.5})", http::status::unprocessable_entity},
+           {R"({"cost_usd": -0.01})", http::status::unprocessable_entity},
+           {R"({"cost_usd": 1e400})", http::status::unprocessable_entity},
+           {R"({"occurred_at": "yesterday"})", http::status::unprocessable_entity},
+           {R"({"occurred_at": "2026-11-23T11:00:00Z"})", http::status::unprocessable_entity},
+       }) {
+    auto res = usage(session, body);
+    EXPECT_EQ(res.result(), status) << body << " -> " << res.body();
+    EXPECT_EQ(res[http::field::content_type], "application/problem+json") << body;
+  }
+  EXPECT_EQ(usage("ses_nope", R"({"cost_usd": 0.01})").result(), http::status::not_found);
+  EXPECT_EQ(ledger.appended().size(), before);
+}
+
+TEST_F(handlers, a_retried_report_with_the_same_key_is_one_fact) {
+  guide_setup();
+  auto session = open_session();
+  usage(session, R"({"cost_usd": 0.01})", "retry-1");
+  auto again = usage(session, R"({"cost_usd": 0.01})", "retry-1");
+  EXPECT_EQ(again.result(), http::status::ok);
+  EXPECT_TRUE(json(again).at("duplicate").as_bool());
+  EXPECT_EQ(json(budget()).at("daily_spent_nanos").as_int64(), 10'000'000);
+}
+
+TEST_F(handlers, credentials_act_only_within_their_team_and_role) {
+  guide_setup();
+  call(create_team, http::verb::post, R"({"id": "beta"})");
+  auto session = open_session();
+  principal reader{role::reader, "acme", "k-r"};
+  principal agent_beta{role::agent, "beta", "k-b"};
+  principal agent_acme{role::agent, "acme", "k-a"};
+  auto as = [&](principal p, handler h, http::verb v, std::string body,
+                std::vector<std::pair<std::string, std::string>> path) {
+    return call(h, v, std::move(body), std::move(path), {}, p).result();
+  };
+  EXPECT_EQ(as(reader, agent_budget, http::verb::get, "", {{"agent_id", "eng-1"}}),
+            http::status::ok);
+  EXPECT_EQ(as(reader, report_usage, http::verb::post, R"({"cost_usd": 1})",
+               {{"session_id", session}}),
+            http::status::forbidden);
+  EXPECT_EQ(as(agent_beta, agent_budget, http::verb::get, "", {{"agent_id", "eng-1"}}),
+            http::status::forbidden);
+  EXPECT_EQ(as(agent_beta, report_usage, http::verb::post, R"({"cost_usd": 1})",
+               {{"session_id", session}}),
+            http::status::forbidden);
+  EXPECT_EQ(as(agent_acme, patch_team_settings, http::verb::patch, R"({"daily_cost_limit_usd": 1})",
+               {{"team_id", "acme"}}),
+            http::status::forbidden);
+  EXPECT_EQ(as(agent_acme, create_team, http::verb::post, R"({"id": "gamma"})", {}),
+            http::status::forbidden);
+  EXPECT_EQ(as(agent_acme, report_usage, http::verb::post, R"({"cost_usd": 1})",
+               {{"session_id", session}}),
+            http::status::ok);
+  EXPECT_EQ(json(budget()).at("daily_spent_nanos").as_int64(), 1'000'000'000);
+}
+
+TEST_F(handlers, a_node_that_does_not_own_the_team_answers_503_with_retry_after) {
+  guide_setup();
+  ledger.set_access(team_access::catching_up);
+  auto res = budget();
+  EXPECT_EQ(res.result(), http::status::service_unavailable);
+  EXPECT_EQ(res[http::field::retry_after], "1");
+}
+
+}  // namespace
+}  // namespace tally::api
