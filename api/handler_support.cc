@@ -9,10 +9,12 @@
 namespace tally::api {
 
 void require(const request_ctx& ctx, const team_id& team, need n) {
-  const access a = n == need::read ? access::read : n == need::write ? access::write : access::admin;
+  const access a = n == need::read    ? access::read
+                   : n == need::write ? access::write
+                                      : access::admin;
   if (auto denied = authorize(ctx.caller, team.str(), a)) {
-    throw api_error(denied->result(), "forbidden", "this credential may not do that in team " +
-                                                       team.str());
+    throw api_error(denied->result(), "forbidden",
+                    "this credential may not do that in team " + team.str());
   }
 }
 
@@ -195,7 +197,8 @@ void write_session(json_writer& w, live_view& live, const team_id& team, const s
   w.begin_object();
   w.field("id", id.str()).field("session_id", id.str());
   w.field("team_id", team.str()).field("agent_id", s.agent.str());
-  if (auto a = live.agent(s.agent)) w.field("agent_name", a->name.empty() ? s.agent.str() : a->name);
+  if (auto a = live.agent(s.agent))
+    w.field("agent_name", a->name.empty() ? s.agent.str() : a->name);
   if (s.task.empty()) {
     w.key("task_id").null();
   } else {

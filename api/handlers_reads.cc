@@ -92,8 +92,9 @@ void agent_budget(api_deps& deps, request_ctx& ctx, respond_fn respond) {
       if (task.empty()) {
         w.money("task_spent", std::nullopt);
       } else {
-        w.money("task_spent",
-                nanos{live.get(totals_key(scope_task(team, task), window_lifetime, "-")).cost_nanos});
+        w.money(
+            "task_spent",
+            nanos{live.get(totals_key(scope_task(team, task), window_lifetime, "-")).cost_nanos});
       }
       w.money("task_remaining", std::nullopt);
     }
@@ -152,7 +153,9 @@ void team_costs(api_deps& deps, request_ctx& ctx, respond_fn respond) {
     w.key("agents").begin_array();
     for (auto& [id, a] : live.agents(team)) {
       auto at = live.get(totals_key(scope_agent(team, id), win, period));
-      w.begin_object().field("agent_id", id.str()).field("agent_name", a.name.empty() ? id.str() : a.name);
+      w.begin_object()
+          .field("agent_id", id.str())
+          .field("agent_name", a.name.empty() ? id.str() : a.name);
       w.money("cost", nanos{at.cost_nanos}).field("tokens", at.tokens()).end_object();
     }
     w.end_array();

@@ -54,13 +54,10 @@ limit_set patch_limits(limit_set l, const request_body& b) {
   return l;
 }
 
-constexpr std::initializer_list<std::string_view> limit_fields = {
-    "daily_cost_limit_usd", "monthly_cost_limit_usd", "monthly_budget_usd",
-    "max_cost_per_run_usd", "monthly_budget_cents",   "daily_token_limit",
-    "monthly_token_limit",  "max_tokens_per_run",     "max_concurrent_agents"};
-
 void check_only_limits(const request_body& b) {
-  b.allow_only(limit_fields);
+  b.allow_only({"daily_cost_limit_usd", "monthly_cost_limit_usd", "monthly_budget_usd",
+                "max_cost_per_run_usd", "monthly_budget_cents", "daily_token_limit",
+                "monthly_token_limit", "max_tokens_per_run", "max_concurrent_agents"});
 }
 
 }  // namespace
@@ -120,7 +117,8 @@ void register_agent(api_deps& deps, request_ctx& ctx, respond_fn respond) {
   auto id = b.id("id");
   if (!id) id = b.id("agent_id");
   if (!id) throw api_error(http::status::unprocessable_entity, "bad_field", "id is required");
-  agent_registered c{team, agent_id{*id}, b.text("name").value_or(*id), b.text("type").value_or("")};
+  agent_registered c{team, agent_id{*id}, b.text("name").value_or(*id),
+                     b.text("type").value_or("")};
   const auto eid = request_event_id(ctx, "agent-" + *id);
   run_command(
       deps, team, std::move(respond),

@@ -36,8 +36,8 @@ class handlers : public ::testing::Test {
   http_response call(handler h, http::verb verb, std::string body,
                      std::vector<std::pair<std::string, std::string>> path = {},
                      std::vector<std::pair<std::string, std::string>> query = {},
-                     std::optional<principal> who = std::nullopt,
-                     std::string idempotency_key = {}, bool fold = true) {
+                     std::optional<principal> who = std::nullopt, std::string idempotency_key = {},
+                     bool fold = true) {
     auto r = start(h, verb, std::move(body), std::move(path), std::move(query), who,
                    std::move(idempotency_key));
     ledger.deliver(true, fold);
@@ -71,10 +71,10 @@ class handlers : public ::testing::Test {
   }
 
   void guide_setup() {
-    ASSERT_EQ(call(create_team, http::verb::post,
-                   R"({"id": "acme", "name": "Acme", "timezone": "UTC"})")
-                  .result(),
-              http::status::created);
+    ASSERT_EQ(
+        call(create_team, http::verb::post, R"({"id": "acme", "name": "Acme", "timezone": "UTC"})")
+            .result(),
+        http::status::created);
     ASSERT_EQ(call(register_agent, http::verb::post, R"({"id": "eng-1", "name": "eng-1"})",
                    {{"team_id", "acme"}})
                   .result(),
@@ -224,8 +224,7 @@ TEST_F(handlers, money_is_exact_in_every_json_number_form) {
   auto session = open_session();
   EXPECT_EQ(json(usage(session, R"({"cost_usd": 1.2e-2})")).at("cost_nanos").as_int64(),
             12'000'000);
-  EXPECT_EQ(json(usage(session, R"({"cost_usd": 12E-3})")).at("cost_nanos").as_int64(),
-            12'000'000);
+  EXPECT_EQ(json(usage(session, R"({"cost_usd": 12E-3})")).at("cost_nanos").as_int64(), 12'000'000);
   // Half-even to the nano: 1.5 nanos -> 2, 2.5 nanos -> 2.
   EXPECT_EQ(json(usage(session, R"({"cost_usd": 0.0000000015})")).at("cost_nanos").as_int64(), 2);
   EXPECT_EQ(json(usage(session, R"({"cost_usd": 0.0000000025})")).at("cost_nanos").as_int64(), 2);
@@ -294,9 +293,9 @@ TEST_F(handlers, credentials_act_only_within_their_team_and_role) {
   };
   EXPECT_EQ(as(reader, agent_budget, http::verb::get, "", {{"agent_id", "eng-1"}}),
             http::status::ok);
-  EXPECT_EQ(as(reader, report_usage, http::verb::post, R"({"cost_usd": 1})",
-               {{"session_id", session}}),
-            http::status::forbidden);
+  EXPECT_EQ(
+      as(reader, report_usage, http::verb::post, R"({"cost_usd": 1})", {{"session_id", session}}),
+      http::status::forbidden);
   EXPECT_EQ(as(agent_beta, agent_budget, http::verb::get, "", {{"agent_id", "eng-1"}}),
             http::status::forbidden);
   EXPECT_EQ(as(agent_beta, report_usage, http::verb::post, R"({"cost_usd": 1})",
