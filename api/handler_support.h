@@ -6,7 +6,9 @@
 #include <functional>
 #include <string>
 
+#include "api/api_keys.h"
 #include "api/http_types.h"
+#include "api/jwt_auth.h"
 #include "api/json_writer.h"
 #include "api/problem.h"
 #include "api/request_body.h"
@@ -24,6 +26,11 @@ struct api_deps {
   std::string source = "tally";    // CloudEvents source of the events decided here
   time_ms late_grace_ms = 7 * 86'400'000;
   time_ms future_skew_ms = 5 * 60'000;
+  // Credentials: the registry the authenticator reads, the JWT settings tokens are issued with,
+  // and how a key record is made durable (the control topic) before it is applied.
+  key_registry* keys = nullptr;
+  const jwt_config* jwt = nullptr;
+  std::function<void(const api_key_record&, std::function<void(bool)>)> publish_key;
 };
 
 enum class need { read, write, admin };

@@ -40,6 +40,12 @@ void end_session(api_deps&, request_ctx&, respond_fn);
 void get_session(api_deps&, request_ctx&, respond_fn);
 void list_agent_sessions(api_deps&, request_ctx&, respond_fn);
 
+// API keys and tokens (handlers_auth.cc).
+void create_key(api_deps&, request_ctx&, respond_fn);
+void list_keys(api_deps&, request_ctx&, respond_fn);
+void revoke_key(api_deps&, request_ctx&, respond_fn);
+void issue_access_token(api_deps&, request_ctx&, respond_fn);
+
 // Budget and cost reads (handlers_reads.cc).
 void agent_budget(api_deps&, request_ctx&, respond_fn);
 void team_costs(api_deps&, request_ctx&, respond_fn);

@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "api/node_api.h"
 #include "consumers/control.h"
 #include "consumers/partition_owner.h"
 #include "projections/budget.h"
@@ -93,6 +94,8 @@ struct common_options {
   int partitions = 4;
   bool embedded = false;
   std::string topic_prefix;  // tests isolate runs on one broker with a prefix
+  std::string listen = "127.0.0.1:8000";  // the HTTP API; "off" serves none
+  int http_threads = 2;
 };
 
 tally::tally_config load_or_default(const std::string& path) {
@@ -134,7 +137,13 @@ int run_owner(const common_options& o, bool replay) {
     tally::publish_pricing(out, topics.control, config.pricing);
     tally::publish_config_teams(out, topics.ledger, config);
   }
-  auto pricing = tally::read_pricing(brokers, topics.control);
+  std::vector<std::string> key_records;
+  auto pricing = tally::read_pricing(brokers, topics.control,
+                                     [&](std::string_view type, std::string_view data) {
+                                       if (type == tally::api::api_key_event_type) {
+                                         key_records.emplace_back(data);
+                                       }
+                                     });
   auto policy = policy_of(config);
 
   tally::owner_options oo;
@@ -148,6 +157,20 @@ int run_owner(const common_options& o, bool replay) {
   oo.future_skew_ms = config.future_skew_ms;
   oo.source = "tally/" + o.node_id;
   tally::partition_owner owner(oo, store, out, pricing, policy);
+  std::unique_ptr<tally::api::node_api> api;
+  if (!replay && o.listen != "off") {
+    tally::api::node_api_options ao;
+    ao.listen = o.listen;
+    ao.threads = o.http_threads;
+    ao.control_topic = topics.control;
+    ao.source = oo.source;
+    ao.late_grace_ms = config.late_grace_ms;
+    ao.future_skew_ms = config.future_skew_ms;
+    api = std::make_unique<tally::api::node_api>(ao, owner, out, policy, pricing, key_records);
+    api->bootstrap_admin();
+    api->start();
+    std::cout << "tally listening on port " << api->port() << std::endl;
+  }
 
   std::atomic<bool> stop{false};
   std::thread watcher([&] {
@@ -155,6 +178,8 @@ int run_owner(const common_options& o, bool replay) {
     while (!g_stop && !(replay && owner.counters().caught_up)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+    // In-flight requests are answered (their appends complete) before the owner stops.
+    if (api) api->stop();
     stop = true;
   });
   spdlog::info("{} {} (brokers {}, data {})", replay ? "replaying" : "serving", o.node_id, brokers,
@@ -249,6 +274,8 @@ int main(int argc, char** argv) {
   };
   auto* serve = app.add_subcommand("serve", "consume, decide and fold until SIGTERM/SIGINT");
   add_common(serve);
+  serve->add_option("--listen", o.listen, "HTTP API address HOST:PORT (port 0: any; off: none)");
+  serve->add_option("--http-threads", o.http_threads, "HTTP io threads");
   auto* replay = app.add_subcommand("replay", "wipe the projections and fold the ledger again");
   add_common(replay);
   auto* insp = app.add_subcommand("inspect", "print projections (totals per scope and period)");

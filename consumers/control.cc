@@ -125,7 +125,18 @@ void publish_config_teams(producer& out, const std::string& ledger_topic,
   wait_acked(out, "teams");
 }
 
-pricing_table read_pricing(const std::string& brokers, const std::string& control_topic) {
+std::string encode_control_event(std::string_view type, std::string_view id, time_ms time,
+                                 std::string_view data_json) {
+  std::string out = "{\"specversion\":\"1.0\",\"id\":\"";
+  out.append(id).append("\",\"source\":\"tally\",\"type\":\"").append(type);
+  out.append("\",\"time\":\"").append(format_rfc3339(time));
+  out.append("\",\"datacontenttype\":\"application/json\",\"data\":").append(data_json);
+  out.push_back('}');
+  return out;
+}
+
+pricing_table read_pricing(const std::string& brokers, const std::string& control_topic,
+                           const std::function<void(std::string_view, std::string_view)>& other) {
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "bootstrap.servers", brokers.c_str(), err, sizeof err);
@@ -162,14 +173,18 @@ pricing_table read_pricing(const std::string& brokers, const std::string& contro
         simdjson::dom::element doc;
         std::string_view type, data;
         if (!parser.parse(static_cast<const char*>(m->payload), m->len).get(doc) &&
-            !doc["type"].get(type) && type == pricing_type) {
+            !doc["type"].get(type)) {
           simdjson::dom::element d;
-          if (!doc["data"].get(d)) {
-            auto v = decode_price_version(simdjson::minify(d));
-            if (v)
-              table.add(*v);
-            else
-              spdlog::warn("control {}: bad price version", m->offset);
+          if (type == pricing_type) {
+            if (!doc["data"].get(d)) {
+              auto v = decode_price_version(simdjson::minify(d));
+              if (v)
+                table.add(*v);
+              else
+                spdlog::warn("control {}: bad price version", m->offset);
+            }
+          } else if (other && !doc["data"].get(d)) {
+            other(type, simdjson::minify(d));
           }
         }
       }

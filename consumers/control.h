@@ -4,7 +4,9 @@
 // Thread-safety: free functions; each creates and destroys its own Kafka handles.
 #pragma once
 
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "producers/producer.h"
@@ -39,7 +41,14 @@ void publish_pricing(producer& out, const std::string& control_topic,
 void publish_config_teams(producer& out, const std::string& ledger_topic,
                           const tally_config& config);
 
-// Reads the control topic from its beginning to its end and returns the pricing table.
-pricing_table read_pricing(const std::string& brokers, const std::string& control_topic);
+// A control event: a CloudEvent of the given type whose data is `data_json`.
+std::string encode_control_event(std::string_view type, std::string_view id, time_ms time,
+                                 std::string_view data_json);
+
+// Reads the control topic from its beginning to its end and returns the pricing table; every
+// other control event is handed to `other(type, data_json)` in log order.
+pricing_table read_pricing(
+    const std::string& brokers, const std::string& control_topic,
+    const std::function<void(std::string_view, std::string_view)>& other = {});
 
 }  // namespace tally

@@ -65,7 +65,19 @@ std::vector<std::string> tally_args(const std::string& subcommand, const tally_o
     a.push_back("--config");
     a.push_back(o.config_path);
   }
+  if (subcommand == "serve") {
+    a.push_back("--listen");
+    a.push_back(o.listen);
+  }
   return a;
+}
+
+unsigned short tally_process::http_port() const {
+  const std::string marker = "tally listening on port ";
+  auto text = log();
+  auto at = text.find(marker);
+  if (at == std::string::npos) return 0;
+  return static_cast<unsigned short>(std::stoi(text.substr(at + marker.size())));
 }
 
 tally_process::tally_process(const std::vector<std::string>& args, std::string log_path)

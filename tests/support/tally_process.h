@@ -33,6 +33,7 @@ struct tally_options {
   std::string group;
   std::string config_path;  // empty: no --config
   int partitions = 4;
+  std::string listen = "127.0.0.1:0";  // serve only: the HTTP API (port 0: any free port)
 };
 
 // argv (without the program) for `tally <subcommand>` with these options.
@@ -55,6 +56,8 @@ class tally_process {
 
   // Waits until the log holds "tally ready" (true), the process exits or the timeout passes.
   bool wait_ready(std::chrono::milliseconds timeout);
+  // The HTTP port the process printed ("tally listening on port N"), once ready; 0 if none.
+  unsigned short http_port() const;
   // True while the child has not exited (reaps it when it has).
   bool running();
   void send(int signal);
