@@ -52,12 +52,12 @@ api_app::api_app(api_deps deps, auth_deps auth, metrics_registry& metrics)
   unmatched_ = &metrics_.route("unmatched");
 }
 
-void api_app::add(http::verb method, const std::string& pattern, route_class cls,
-                  route_handler h) {
+void api_app::add(http::verb method, const std::string& pattern, route_class cls, route_handler h) {
   route_meta meta;
   meta.open = cls == route_class::open;
-  meta.rate_class = cls == route_class::ingest ? "ingest" : cls == route_class::auth ? "auth"
-                                                                                      : "general";
+  meta.rate_class = cls == route_class::ingest ? "ingest"
+                    : cls == route_class::auth ? "auth"
+                                               : "general";
   router_.add(method, pattern, meta, std::move(h));
   route_metrics_.push_back(&metrics_.route(pattern));
 }

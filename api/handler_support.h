@@ -8,8 +8,8 @@
 
 #include "api/api_keys.h"
 #include "api/http_types.h"
-#include "api/jwt_auth.h"
 #include "api/json_writer.h"
+#include "api/jwt_auth.h"
 #include "api/problem.h"
 #include "api/request_body.h"
 #include "consumers/ledger_gateway.h"

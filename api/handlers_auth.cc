@@ -30,16 +30,16 @@ void require_key_admin(const request_ctx& ctx, const std::string& team) {
 
 void publish_then(api_deps& deps, api_key_record rec, respond_fn respond,
                   std::function<http_response()> answer) {
-  deps.publish_key(rec, [&deps, rec, respond = std::move(respond),
-                         answer = std::move(answer)](bool ok) {
-    if (!ok) {
-      respond(problem(http::status::service_unavailable, "append_failed",
-                      "The control topic did not take the key", "retry"));
-      return;
-    }
-    deps.keys->apply(rec);
-    respond(answer());
-  });
+  deps.publish_key(rec,
+                   [&deps, rec, respond = std::move(respond), answer = std::move(answer)](bool ok) {
+                     if (!ok) {
+                       respond(problem(http::status::service_unavailable, "append_failed",
+                                       "The control topic did not take the key", "retry"));
+                       return;
+                     }
+                     deps.keys->apply(rec);
+                     respond(answer());
+                   });
 }
 
 }  // namespace
@@ -62,7 +62,8 @@ void create_key(api_deps& deps, request_ctx& ctx, respond_fn respond) {
   }
   if (!team.empty()) {
     bool exists = false;
-    deps.ledger->with_state([&](live_view& live) { exists = live.team(team_id{team}).has_value(); });
+    deps.ledger->with_state(
+        [&](live_view& live) { exists = live.team(team_id{team}).has_value(); });
     if (!exists) throw api_error(http::status::not_found, "team_not_found", "no team " + team);
   }
   publish_then(deps, rec, std::move(respond), [rec, secret] {

@@ -47,7 +47,8 @@ std::pair<std::string, unsigned short> split_listen(const std::string& listen) {
 jwt_config jwt_config_from_env() {
   jwt_config c;
   c.hs256_secret = env("TALLY_JWT_HS256_SECRET");
-  if (auto f = env("TALLY_JWT_RS256_PUBLIC_KEY_FILE"); !f.empty()) c.rs256_public_pem = read_file(f);
+  if (auto f = env("TALLY_JWT_RS256_PUBLIC_KEY_FILE"); !f.empty())
+    c.rs256_public_pem = read_file(f);
   if (auto f = env("TALLY_JWT_RS256_PRIVATE_KEY_FILE"); !f.empty()) {
     c.rs256_private_pem = read_file(f);
   }
@@ -84,12 +85,13 @@ node_api::node_api(node_api_options options, partition_owner& owner, producer& o
   deps.keys = &keys_;
   deps.jwt = &jwt_config_;
   deps.publish_key = [this](const api_key_record& rec, std::function<void(bool)> done) {
-    auto value = encode_control_event(api_key_event_type, "key-" + rec.id + "-" + std::to_string(wall_ms()),
-                                      wall_ms(), encode_key_record(rec));
-    auto err = out_.produce(options_.control_topic, 0, "key/" + rec.id, value,
-                            cloudevent_headers("key-" + rec.id, api_key_event_type, "tally",
-                                               format_rfc3339(wall_ms())),
-                            [done](const delivery& d) { done(!d.err); });
+    auto value =
+        encode_control_event(api_key_event_type, "key-" + rec.id + "-" + std::to_string(wall_ms()),
+                             wall_ms(), encode_key_record(rec));
+    auto err = out_.produce(
+        options_.control_topic, 0, "key/" + rec.id, value,
+        cloudevent_headers("key-" + rec.id, api_key_event_type, "tally", format_rfc3339(wall_ms())),
+        [done](const delivery& d) { done(!d.err); });
     if (err) done(false);
   };
   const auto& c = owner.counters();
@@ -114,10 +116,9 @@ node_api::node_api(node_api_options options, partition_owner& owner, producer& o
   so.host = host;
   so.port = port;
   so.threads = options_.threads;
-  server_ = std::make_unique<http_server>(
-      so, [this](http_request req, respond_fn respond) {
-        app_->dispatch(std::move(req), std::move(respond));
-      });
+  server_ = std::make_unique<http_server>(so, [this](http_request req, respond_fn respond) {
+    app_->dispatch(std::move(req), std::move(respond));
+  });
 }
 
 node_api::~node_api() {
@@ -136,12 +137,12 @@ void node_api::bootstrap_admin() {
   auto secret = generate_key_secret();
   auto rec = make_key_record(secret, role::admin, "", "first admin", wall_ms());
   std::promise<bool> acked;
-  auto value = encode_control_event(api_key_event_type, "key-" + rec.id, wall_ms(),
-                                    encode_key_record(rec));
-  out_.produce(options_.control_topic, 0, "key/" + rec.id, value,
-               cloudevent_headers("key-" + rec.id, api_key_event_type, "tally",
-                                  format_rfc3339(wall_ms())),
-               [&acked](const delivery& d) { acked.set_value(!d.err); });
+  auto value =
+      encode_control_event(api_key_event_type, "key-" + rec.id, wall_ms(), encode_key_record(rec));
+  out_.produce(
+      options_.control_topic, 0, "key/" + rec.id, value,
+      cloudevent_headers("key-" + rec.id, api_key_event_type, "tally", format_rfc3339(wall_ms())),
+      [&acked](const delivery& d) { acked.set_value(!d.err); });
   if (!acked.get_future().get()) throw std::runtime_error("cannot publish the first admin key");
   keys_.apply(rec);
   std::cout << "tally admin key (shown once, keep it): " << secret << std::endl;

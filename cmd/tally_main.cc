@@ -93,7 +93,7 @@ struct common_options {
   std::string group = "tally";
   int partitions = 4;
   bool embedded = false;
-  std::string topic_prefix;  // tests isolate runs on one broker with a prefix
+  std::string topic_prefix;               // tests isolate runs on one broker with a prefix
   std::string listen = "127.0.0.1:8000";  // the HTTP API; "off" serves none
   int http_threads = 2;
 };

@@ -11,6 +11,7 @@
 
 #include "producers/producer.h"
 #include "schemas/config.h"
+#include "schemas/event_time.h"
 #include "schemas/pricing.h"
 
 namespace tally {

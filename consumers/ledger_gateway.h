@@ -18,8 +18,7 @@ class ledger_gateway {
  public:
   virtual ~ledger_gateway() = default;
   // Runs f(live) under the state lock when this node may decide for the team.
-  virtual team_access with_team(const team_id& team,
-                                const std::function<void(live_view&)>& f) = 0;
+  virtual team_access with_team(const team_id& team, const std::function<void(live_view&)>& f) = 0;
   // Runs f(live) under the state lock (org-wide reads).
   virtual void with_state(const std::function<void(live_view&)>& f) = 0;
   // Inside with_team's f: appends the events in order and adds them to the live view; done(ok)
