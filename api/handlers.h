@@ -36,6 +36,10 @@ void patch_team_settings(api_deps&, request_ctx&, respond_fn);
 void open_agent_session(api_deps&, request_ctx&, respond_fn);
 void start_session(api_deps&, request_ctx&, respond_fn);
 void report_usage(api_deps&, request_ctx&, respond_fn);
+// POST /api/v1/usage:batch {"reports": [{session_id, event_id, tokens..., cost_usd}, ...]}: each
+// report accepted or refused on its own; one answer lists every outcome.
+inline constexpr std::size_t max_batch_reports = 1000;
+void report_usage_batch(api_deps&, request_ctx&, respond_fn);
 void end_session(api_deps&, request_ctx&, respond_fn);
 void get_session(api_deps&, request_ctx&, respond_fn);
 void list_agent_sessions(api_deps&, request_ctx&, respond_fn);

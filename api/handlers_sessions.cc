@@ -1,6 +1,9 @@
 // Sessions and the usage reported in them.
 #include "api/handlers.h"
 
+#include <map>
+#include <mutex>
+
 #include "schemas/usage.h"
 
 namespace tally::api {
@@ -100,19 +103,36 @@ void start_session(api_deps& deps, request_ctx& ctx, respond_fn respond) {
   open_session(deps, ctx, std::move(respond), agent_id{*agent}, b);
 }
 
-void report_usage(api_deps& deps, request_ctx& ctx, respond_fn respond) {
-  session_id session{path_id(ctx, "session_id")};
-  team_id team = team_of_session(deps, session);
-  require(ctx, team, need::write);
-  auto b = body_of(ctx);
-  b.allow_only({"input_tokens", "output_tokens", "cache_creation_input_tokens",
-                "cache_read_input_tokens", "prompt_tokens", "completion_tokens", "total_tokens",
-                "prompt_tokens_details", "input_tokens_details", "completion_tokens_details",
-                "output_tokens_details", "usage", "cost_usd", "cost_cents", "model", "event_id",
-                "occurred_at", "timestamp"});
+namespace {
+
+// The fields of a usage report (one POST, or one item of a batch).
+usage_report read_usage(const request_ctx& ctx, const request_body& b, bool batch_item,
+                        std::optional<std::string>& model) {
+  static const std::initializer_list<std::string_view> fields = {"input_tokens",
+                                                                 "output_tokens",
+                                                                 "cache_creation_input_tokens",
+                                                                 "cache_read_input_tokens",
+                                                                 "prompt_tokens",
+                                                                 "completion_tokens",
+                                                                 "total_tokens",
+                                                                 "prompt_tokens_details",
+                                                                 "input_tokens_details",
+                                                                 "completion_tokens_details",
+                                                                 "output_tokens_details",
+                                                                 "usage",
+                                                                 "cost_usd",
+                                                                 "cost_cents",
+                                                                 "model",
+                                                                 "event_id",
+                                                                 "occurred_at",
+                                                                 "timestamp",
+                                                                 "session_id"};
+  b.allow_only(fields);
+  if (!batch_item && b.has("session_id")) {
+    throw api_error(http::status::unprocessable_entity, "unknown_field",
+                    "session_id is in the path");
+  }
   usage_report r;
-  r.team = team;
-  r.session = session;
   auto tokens = parse_usage_json(b.json());
   if (!tokens) {
     throw api_error(http::status::unprocessable_entity, "bad_usage",
@@ -124,27 +144,54 @@ void report_usage(api_deps& deps, request_ctx& ctx, respond_fn respond) {
   if (r.cost && r.cost->count < 0) {
     throw api_error(http::status::unprocessable_entity, "bad_field", "cost is never negative");
   }
-  r.id = request_event_id(ctx, b.id("event_id").value_or(""));
+  auto eid = b.id("event_id").value_or("");
+  if (batch_item && eid.empty()) {
+    r.id = event_id{new_id("api-")};
+  } else {
+    r.id = request_event_id(ctx, eid);
+  }
   r.occurred_at = time_field(b);
-  const auto model = b.text("model");
+  model = b.text("model");
+  return r;
+}
+
+// Completes a report from its session and decides it against the live view.
+std::optional<decision> decide_report(api_deps& deps, live_view& live, usage_report& r,
+                                      const std::optional<std::string>& model) {
+  auto s = live.session(r.team, r.session);
+  if (!s) return std::nullopt;
+  r.agent = s->agent;
+  r.task = s->task;
+  r.model = model.value_or(s->model);
+  r.effort = s->effort;
+  decide_context dc;
+  dc.pricing = deps.pricing;
+  dc.policy = deps.policy;
+  dc.now = deps.clock();
+  dc.late_grace_ms = deps.late_grace_ms;
+  dc.future_skew_ms = deps.future_skew_ms;
+  dc.source = deps.source;
+  return decide_usage(live, dc, r, std::nullopt);
+}
+
+}  // namespace
+
+void report_usage(api_deps& deps, request_ctx& ctx, respond_fn respond) {
+  session_id session{path_id(ctx, "session_id")};
+  team_id team = team_of_session(deps, session);
+  require(ctx, team, need::write);
+  auto b = body_of(ctx);
+  std::optional<std::string> model;
+  usage_report r = read_usage(ctx, b, false, model);
+  r.team = team;
+  r.session = session;
   std::optional<decision> decided;
   run_command(
       deps, team, std::move(respond),
       [&](live_view& live) {
-        auto s = live.session(team, session);
-        if (!s) return command_decision{refusal::not_found, "session_not_found", "no session"};
-        r.agent = s->agent;
-        r.task = s->task;
-        r.model = model.value_or(s->model);
-        r.effort = s->effort;
-        decide_context dc;
-        dc.pricing = deps.pricing;
-        dc.policy = deps.policy;
-        dc.now = deps.clock();
-        dc.late_grace_ms = deps.late_grace_ms;
-        dc.future_skew_ms = deps.future_skew_ms;
-        dc.source = deps.source;
-        decided = decide_usage(live, dc, r, std::nullopt);
+        decided = decide_report(deps, live, r, model);
+        if (!decided)
+          return command_decision{refusal::not_found, "session_not_found", "no session"};
         command_decision out;
         switch (decided->what) {
           case verdict::invalid:
@@ -170,6 +217,156 @@ void report_usage(api_deps& deps, request_ctx& ctx, respond_fn respond) {
         }
         return usage_answer(*decided, live, team, session);
       });
+}
+
+void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
+  auto b = body_of(ctx);
+  b.allow_only({"reports"});
+  auto raws = b.objects("reports");
+  if (!raws || raws->empty()) {
+    throw api_error(http::status::unprocessable_entity, "bad_field",
+                    "reports must be a non-empty array of usage reports");
+  }
+  if (raws->size() > max_batch_reports) {
+    throw api_error(http::status::payload_too_large, "batch_too_large",
+                    "at most " + std::to_string(max_batch_reports) + " reports per batch");
+  }
+  struct item {
+    usage_report r;
+    std::optional<std::string> model;
+    int status = 0;  // HTTP status of this item
+    std::string outcome, reason;
+    std::optional<decision> d;
+  };
+  auto items = std::make_shared<std::vector<item>>(raws->size());
+  std::map<std::string, std::vector<std::size_t>> by_team;
+  for (std::size_t i = 0; i < raws->size(); ++i) {
+    auto& it = (*items)[i];
+    try {
+      auto ib = request_body::parse((*raws)[i]);
+      it.r = read_usage(ctx, ib, true, it.model);
+      auto sid = ib.id("session_id");
+      if (!sid || !valid_id(*sid)) {
+        throw api_error(http::status::unprocessable_entity, "bad_field", "session_id is required");
+      }
+      it.r.session = session_id{*sid};
+      it.r.team = team_of_session(deps, it.r.session);
+      require(ctx, it.r.team, need::write);
+      by_team[it.r.team.str()].push_back(i);
+    } catch (const api_error& e) {
+      it.status = static_cast<int>(e.status);
+      it.outcome = "invalid";
+      it.reason = e.slug + ": " + e.what();
+    }
+  }
+  struct completion {
+    std::mutex m;
+    int waiting = 1;  // the teams' appends, plus this handler until it has sent them all
+    bool failed = false;
+    respond_fn respond;
+  };
+  auto c = std::make_shared<completion>();
+  c->respond = std::move(respond);
+  auto finish = [items](completion& c) {
+    if (c.failed) {
+      c.respond(problem(http::status::service_unavailable, "append_failed",
+                        "The ledger did not take every event",
+                        "retry the batch: reports with an event_id are counted once"));
+      return;
+    }
+    json_writer w;
+    int accepted = 0, refused = 0, duplicates = 0;
+    for (auto& it : *items) {
+      accepted += it.outcome == "recorded";
+      duplicates += it.outcome == "duplicate";
+      refused += it.outcome == "rejected" || it.outcome == "invalid";
+    }
+    w.begin_object().field("accepted", accepted).field("refused", refused);
+    w.field("duplicates", duplicates).key("results").begin_array();
+    for (std::size_t i = 0; i < items->size(); ++i) {
+      auto& it = (*items)[i];
+      w.begin_object().field("index", static_cast<std::int64_t>(i));
+      w.field("event_id", it.r.id.str()).field("session_id", it.r.session.str());
+      w.field("status", it.outcome).field("http_status", it.status);
+      if (it.d && !it.d->events.empty()) {
+        const event& e = it.d->events[0];
+        const usage_decided* u = std::get_if<usage_recorded>(&e.payload);
+        if (!u) u = &std::get<usage_rejected>(e.payload);
+        w.money("cost", u->cost).field("over_budget", u->over_budget);
+        w.field("action", u->stop ? "stop" : "continue");
+      }
+      if (!it.reason.empty()) w.field("reason", it.reason);
+      w.end_object();
+    }
+    w.end_array().end_object();
+    c.respond(json_text(http::status::ok, w.take()));
+  };
+  auto done_one = [c, finish](bool ok) {
+    std::unique_lock lock(c->m);
+    if (!ok) c->failed = true;
+    if (--c->waiting == 0) {
+      lock.unlock();
+      finish(*c);
+    }
+  };
+  for (auto& [team_text, indexes] : by_team) {
+    team_id team{team_text};
+    auto a = deps.ledger->with_team(team, [&](live_view& live) {
+      std::vector<event> events;
+      for (auto i : indexes) {
+        auto& it = (*items)[i];
+        it.d = decide_report(deps, live, it.r, it.model);
+        if (!it.d) {
+          it.status = 404;
+          it.outcome = "invalid";
+          it.reason = "session_not_found";
+          continue;
+        }
+        switch (it.d->what) {
+          case verdict::recorded:
+            it.status = 200;
+            it.outcome = "recorded";
+            it.reason = it.d->reason;
+            break;
+          case verdict::rejected:
+            it.status = 402;
+            it.outcome = "rejected";
+            it.reason = it.d->reason;
+            break;
+          case verdict::duplicate:
+            it.status = 200;
+            it.outcome = "duplicate";
+            break;
+          case verdict::invalid:
+            it.status = 422;
+            it.outcome = "invalid";
+            it.reason = it.d->reason;
+            break;
+        }
+        // Decided one after another: each sees the ones before it (appended below, in order).
+        for (auto& e : it.d->events) {
+          live.add_pending(e);
+          events.push_back(e);
+        }
+      }
+      for (auto& e : events) live.remove_pending(e);
+      if (events.empty()) return;
+      {
+        std::lock_guard lock(c->m);
+        ++c->waiting;
+      }
+      deps.ledger->append(team, events, done_one);
+    });
+    if (a != team_access::ok) {
+      for (auto i : indexes) {
+        auto& it = (*items)[i];
+        it.status = 503;
+        it.outcome = "invalid";
+        it.reason = a == team_access::not_owner ? "not_owner" : "catching_up";
+      }
+    }
+  }
+  done_one(true);
 }
 
 void end_session(api_deps& deps, request_ctx& ctx, respond_fn respond) {

@@ -86,9 +86,19 @@ request_body request_body::parse(std::string_view json) {
           std::string_view s;
           od::json_type it;
           if (iv.type().get(it)) bad_body("field " + k + " is not valid JSON");
-          if (it == od::json_type::string && !iv.get_string().get(s)) {
+          const bool first = out.items.empty() && out.kind == 'a';
+          if (it == od::json_type::string && (out.kind == 'a') && !iv.get_string().get(s)) {
             out.items.emplace_back(s);
+          } else if (it == od::json_type::object && (first || out.kind == 'O')) {
+            od::object inner;
+            std::string_view raw;
+            if (iv.get_object().get(inner) || inner.raw_json().get(raw)) {
+              bad_body("field " + k + " is not valid JSON");
+            }
+            out.kind = 'O';
+            out.items.emplace_back(raw);
           } else {
+            out.items.clear();
             out.kind = 'A';
             // Consume the element so iteration continues.
             bool bad = false;
@@ -185,6 +195,14 @@ std::optional<nanos> request_body::cents(std::string_view k) const {
     if (auto v = parse_cents(f->text)) return *v;
   }
   bad_field(k, "a number of US cents within range");
+}
+
+std::optional<std::vector<std::string>> request_body::objects(std::string_view k) const {
+  auto* f = find(k);
+  if (!f || f->kind == 'z') return std::nullopt;
+  if (f->kind == 'a' && f->items.empty()) return std::vector<std::string>{};
+  if (f->kind != 'O') bad_field(k, "an array of objects");
+  return f->items;
 }
 
 std::optional<std::vector<std::string>> request_body::strings(std::string_view k) const {

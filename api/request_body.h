@@ -34,6 +34,8 @@ class request_body {
   std::optional<nanos> usd(std::string_view k) const;    // exact, half-even to the nano
   std::optional<nanos> cents(std::string_view k) const;  // exact
   std::optional<std::vector<std::string>> strings(std::string_view k) const;
+  // An array of objects, each as its JSON text (for request_body::parse in turn).
+  std::optional<std::vector<std::string>> objects(std::string_view k) const;
   // Refuses (422 unknown_field) the first field not allowed: a typo in a limit must not pass.
   void allow_only(std::initializer_list<std::string_view> allowed) const;
 
@@ -41,7 +43,9 @@ class request_body {
 
  private:
   struct field {
-    char kind = 'z';   // s string, n number, b bool, z null, a array of strings, A array, o object
+    // s string, n number, b bool, z null, a array of strings, A other array, O array of objects,
+    // o object
+    char kind = 'z';
     std::string text;  // unescaped string, number token, "true"/"false"
     std::vector<std::string> items;
   };

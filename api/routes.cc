@@ -24,6 +24,7 @@ const std::vector<route_def>& api_routes() {
       {v::get, "/api/v1/sessions/{session_id}", c::general, get_session},
       {v::post, "/api/v1/sessions/{session_id}/usage", c::ingest, report_usage},
       {v::post, "/api/v1/sessions/{session_id}/end", c::ingest, end_session},
+      {v::post, "/api/v1/usage:batch", c::ingest, report_usage_batch},
       {v::post, "/api/v1/auth/keys", c::auth, create_key},
       {v::get, "/api/v1/auth/keys", c::auth, list_keys},
       {v::delete_, "/api/v1/auth/keys/{key_id}", c::auth, revoke_key},

@@ -312,6 +312,46 @@ TEST_F(handlers, credentials_act_only_within_their_team_and_role) {
   EXPECT_EQ(json(budget()).at("daily_spent_nanos").as_int64(), 1'000'000'000);
 }
 
+TEST_F(handlers, a_batch_decides_each_report_on_its_own_in_order) {
+  guide_setup();
+  call(patch_team_settings, http::verb::patch, R"({"daily_cost_limit_usd": 0.03})",
+       {{"team_id", "acme"}});
+  auto s = open_session();
+  std::string body = R"({"reports": [
+      {"session_id": ")" +
+                     s + R"(", "event_id": "b1", "cost_usd": 0.02},
+      {"session_id": ")" +
+                     s + R"(", "event_id": "b1", "cost_usd": 0.02},
+      {"session_id": ")" +
+                     s + R"(", "event_id": "b2", "cost_usd": 0.02},
+      {"session_id": ")" +
+                     s + R"(", "event_id": "b3", "cost_usd": 0.02},
+      {"session_id": "ses_unknown", "event_id": "b4", "cost_usd": 0.02},
+      {"session_id": ")" +
+                     s + R"(", "event_id": "b5", "cost_usd": "1"}]})";
+  auto pending = start(report_usage_batch, http::verb::post, body, {}, {}, std::nullopt);
+  EXPECT_FALSE(*pending);  // answered once durable
+  ledger.deliver();
+  ASSERT_TRUE(*pending);
+  ASSERT_EQ((*pending)->result(), http::status::ok) << (*pending)->body();
+  auto o = json(**pending);
+  auto& r = o.at("results").as_array();
+  ASSERT_EQ(r.size(), 6u);
+  auto status = [&](int i) { return std::string(r.at(i).at("status").as_string()); };
+  EXPECT_EQ(status(0), "recorded");
+  EXPECT_EQ(status(1), "duplicate");  // the same event id earlier in the batch
+  EXPECT_EQ(status(2), "recorded");   // crosses the limit: recorded, told to stop
+  EXPECT_EQ(r.at(2).at("action").as_string(), "stop");
+  EXPECT_EQ(status(3), "rejected");
+  EXPECT_EQ(r.at(3).at("http_status").as_int64(), 402);
+  EXPECT_EQ(status(4), "invalid");
+  EXPECT_EQ(r.at(4).at("http_status").as_int64(), 404);
+  EXPECT_EQ(r.at(5).at("http_status").as_int64(), 422);
+  EXPECT_EQ(o.at("accepted").as_int64(), 2);
+  EXPECT_EQ(json(budget()).at("daily_spent_nanos").as_int64(), 40'000'000);
+  EXPECT_EQ(json(budget()).at("rejected_cost_nanos").as_int64(), 20'000'000);
+}
+
 TEST_F(handlers, a_node_that_does_not_own_the_team_answers_503_with_retry_after) {
   guide_setup();
   ledger.set_access(team_access::catching_up);
