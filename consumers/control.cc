@@ -7,6 +7,7 @@
 #include <simdjson.h>
 #include <spdlog/spdlog.h>
 
+#include "consumers/watermarks.h"
 #include "schemas/events.h"
 
 namespace tally {
@@ -148,7 +149,7 @@ pricing_table read_pricing(const std::string& brokers, const std::string& contro
 
   pricing_table table;
   std::int64_t lo = 0, hi = 0;
-  auto e = rd_kafka_query_watermark_offsets(rk, control_topic.c_str(), 0, &lo, &hi, 10'000);
+  auto e = query_watermarks(rk, control_topic.c_str(), 0, &lo, &hi);
   if (e) {
     rd_kafka_destroy(rk);
     throw std::runtime_error(std::string("control watermarks: ") + rd_kafka_err2str(e));

@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "consumers/watermarks.h"
+
 namespace tally {
 namespace {
 
@@ -99,7 +101,7 @@ void partition_owner::assigned(rd_kafka_topic_partition_list_t* parts) {
     partition p;
     if (auto next = state_.meta_i64(ledger_key(tp.partition))) p.next_ledger = *next;
     std::int64_t lo = 0, hi = 0;
-    auto e = rd_kafka_query_watermark_offsets(rk_, tp.topic, tp.partition, &lo, &hi, 10'000);
+    auto e = query_watermarks(rk_, tp.topic, tp.partition, &lo, &hi);
     if (e) throw std::runtime_error(std::string("watermarks: ") + rd_kafka_err2str(e));
     p.target = hi;
     std::int64_t from = p.next_ledger == RD_KAFKA_OFFSET_BEGINNING ? lo : p.next_ledger;

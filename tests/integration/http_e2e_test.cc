@@ -1,0 +1,306 @@
+// The HTTP API end to end: the real `tally serve` on a real broker, driven over HTTP. The
+// guide's flow, survival of kill -9 to the nano-dollar (acknowledged writes are never lost nor
+// counted twice on retry), 64 writers racing one budget (overshoot at most one report), the
+// auth matrix, rate limits, and bad input answered 4xx with nothing changed.
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "consumers/control.h"
+#include "tests/support/http_client.h"
+#include "tests/support/kafka_env.h"
+#include "tests/support/tally_process.h"
+
+namespace tally::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+const std::string admin_key = "tly_e2e_admin_key_0123456789abcdefghij";
+
+struct http_scenario {
+  std::string dir;
+  tally_options o;
+  int logs = 0;
+
+  explicit http_scenario(const std::string& name) {
+    dir = make_temp_dir("tally-http-" + name);
+    o.brokers = test_brokers();
+    o.data_dir = dir + "/data";
+    o.topic_prefix = unique_name(name) + ".";
+    o.group = unique_name(name + "-group");
+    o.partitions = 4;
+    tally::topic_names t;
+    for (auto* n : {&t.ledger, &t.reports, &t.control, &t.alerts, &t.alerts_dlq}) {
+      *n = o.topic_prefix + *n;
+    }
+    tally::ensure_topics(o.brokers, t, o.partitions);
+    ::setenv("TALLY_ADMIN_KEY", admin_key.c_str(), 1);
+  }
+  ~http_scenario() {
+    if (::testing::Test::HasFailure()) {
+      std::printf("kept %s for inspection\n", dir.c_str());
+    } else {
+      std::error_code ignored;
+      std::filesystem::remove_all(dir, ignored);
+    }
+  }
+  // Starts `tally serve` and waits until it serves and has caught up (/readyz).
+  std::unique_ptr<tally_process> serve() {
+    auto p = std::make_unique<tally_process>(tally_args("serve", o),
+                                             dir + "/tally-" + std::to_string(logs++) + ".log");
+    if (!p->wait_ready(60s)) {
+      ADD_FAILURE() << "tally serve not ready; log:\n" << p->log();
+      return nullptr;
+    }
+    http_client c(p->http_port());
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (p->running() && !c.wait_ready(1s)) {
+      if (std::chrono::steady_clock::now() > deadline) break;
+    }
+    if (!p->running() || !c.wait_ready(1s)) {
+      ADD_FAILURE() << "never ready; log:\n" << p->log();
+      return nullptr;
+    }
+    return p;
+  }
+};
+
+std::int64_t num(const boost::json::value& v, std::string_view k) {
+  return v.as_object().at(k).as_int64();
+}
+
+void setup_team(http_client& c, const std::string& team, const std::vector<std::string>& agents) {
+  auto t = c.post("/api/v1/teams", R"({"id": ")" + team + R"(", "timezone": "UTC"})");
+  ASSERT_EQ(t.status, 201) << t.body;
+  for (auto& a : agents) {
+    auto r = c.post("/api/v1/teams/" + team + "/agents", R"({"id": ")" + a + R"("})");
+    ASSERT_EQ(r.status, 201) << r.body;
+  }
+}
+
+std::string open_session(http_client& c, const std::string& agent) {
+  auto r = c.post("/api/v1/agents/" + agent + "/sessions", R"({"model": "claude-sonnet-4-5"})");
+  EXPECT_EQ(r.status, 201) << r.body;
+  return std::string(r.json().as_object().at("session_id").as_string());
+}
+
+TEST(HttpEndToEnd, AcknowledgedUsageSurvivesKillNineExactlyAndRetriesCountOnce) {
+  http_scenario s("http-kill");
+  auto p = s.serve();
+  ASSERT_TRUE(p);
+  http_client c(p->http_port(), admin_key);
+  setup_team(c, "acme", {"eng-1"});
+  auto session = open_session(c, "eng-1");
+  // An agent key, created over the API: it must survive the crash too (control topic).
+  auto k = c.post("/api/v1/auth/keys", R"({"role": "agent", "team": "acme", "name": "ci"})");
+  ASSERT_EQ(k.status, 201) << k.body;
+  const std::string agent_key(k.json().as_object().at("key").as_string());
+
+  std::int64_t acknowledged = 0;
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 60; ++i) {
+    // Distinct amounts with nano-dollar digits: 0.000123457 * (i + 1).
+    auto body = R"({"event_id": "u-)" + std::to_string(i) + R"(", "input_tokens": 100,
+                    "output_tokens": 10, "cost_usd": )" +
+                format_usd(nanos{123'457LL * (i + 1)}) + "}";
+    auto r = c.post("/api/v1/sessions/" + session + "/usage", body);
+    ASSERT_EQ(r.status, 200) << r.body;
+    acknowledged += 123'457LL * (i + 1);
+    bodies.push_back(body);
+  }
+  ASSERT_EQ(p->kill_now(), 128 + SIGKILL);
+  p = s.serve();
+  ASSERT_TRUE(p);
+  http_client c2(p->http_port(), agent_key);
+  auto b = c2.get("/api/v1/agents/eng-1/budget");
+  ASSERT_EQ(b.status, 200) << b.body;
+  EXPECT_EQ(num(b.json(), "daily_spent_nanos"), acknowledged);
+  // The client retries the last ten (it never saw answers, say): each is one fact.
+  for (int i = 50; i < 60; ++i) {
+    auto r = c2.post("/api/v1/sessions/" + session + "/usage", bodies[i]);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_TRUE(r.json().as_object().at("duplicate").as_bool());
+  }
+  EXPECT_EQ(num(c2.get("/api/v1/agents/eng-1/budget").json(), "daily_spent_nanos"), acknowledged);
+  auto costs = c2.get("/api/v1/teams/acme/costs?period=day");
+  EXPECT_EQ(num(costs.json(), "total_cost_nanos"), acknowledged);
+  EXPECT_EQ(num(costs.json(), "total_input_tokens"), 6000);
+  EXPECT_EQ(p->terminate(30s), 0) << p->log();
+}
+
+TEST(HttpEndToEnd, SixtyFourWritersRacingOneBudgetOvershootByAtMostOneReport) {
+  http_scenario s("http-race");
+  auto p = s.serve();
+  ASSERT_TRUE(p);
+  const int writers = 64;
+  std::vector<std::string> agents;
+  for (int i = 0; i < writers; ++i) agents.push_back("racer-" + std::to_string(i));
+  std::vector<std::string> sessions;
+  {
+    http_client c(p->http_port(), admin_key);
+    setup_team(c, "race", agents);
+    for (auto& a : agents) sessions.push_back(open_session(c, a));
+    auto l = c.patch("/api/v1/settings/teams/race", R"({"daily_cost_limit_usd": 1.00})");
+    ASSERT_EQ(l.status, 200) << l.body;
+  }
+  const std::int64_t cost = 7'000'000;  // $0.007: the limit is not a multiple of it
+  std::atomic<std::int64_t> accepted{0};
+  std::atomic<int> stops{0}, refused{0}, other{0};
+  std::vector<std::thread> ts;
+  for (int w = 0; w < writers; ++w) {
+    ts.emplace_back([&, w] {
+      http_client c(p->http_port(), admin_key);
+      for (int i = 0; i < 1000; ++i) {
+        auto r = c.post("/api/v1/sessions/" + sessions[w] + "/usage",
+                        R"({"cost_usd": 0.007, "output_tokens": 1})");
+        if (r.status == 200) {
+          accepted += cost;
+          if (r.json().as_object().at("action").as_string() == "stop") ++stops;
+        } else if (r.status == 402) {
+          ++refused;
+          return;
+        } else {
+          ++other;
+          return;
+        }
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  const std::int64_t limit = 1'000'000'000;
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(refused.load(), writers);  // everyone was stopped at the door
+  EXPECT_GE(accepted.load(), limit);
+  EXPECT_LT(accepted.load() - limit, cost) << "overshoot beyond one report";
+  EXPECT_EQ(stops.load(), 1);  // exactly one report crossed, and was told to stop
+  http_client c(p->http_port(), admin_key);
+  auto costs = c.get("/api/v1/teams/race/costs?period=day");
+  EXPECT_EQ(num(costs.json(), "total_cost_nanos"), accepted.load());
+  EXPECT_EQ(num(costs.json(), "rejected_cost_nanos"), cost * writers);
+  EXPECT_EQ(p->terminate(30s), 0) << p->log();
+}
+
+TEST(HttpEndToEnd, CredentialsRolesTeamsAndRateLimits) {
+  http_scenario s("http-auth");
+  auto p = s.serve();
+  ASSERT_TRUE(p);
+  http_client admin(p->http_port(), admin_key);
+  setup_team(admin, "a", {"a-1"});
+  setup_team(admin, "b", {"b-1"});
+  auto key_of = [&](std::string role, std::string team) {
+    auto r = admin.post("/api/v1/auth/keys",
+                        R"({"role": ")" + role + R"(", "team": ")" + team + R"("})");
+    EXPECT_EQ(r.status, 201) << r.body;
+    return std::string(r.json().as_object().at("key").as_string());
+  };
+  const auto a_agent = key_of("agent", "a"), b_agent = key_of("agent", "b"),
+             a_reader = key_of("reader", "a");
+  auto session_a = open_session(admin, "a-1");
+  http_client c(p->http_port());
+  auto status = [&](const std::string& key, const std::string& method, const std::string& target,
+                    const std::string& body = "") {
+    c.set_key(key);
+    return c.request(method, target, body).status;
+  };
+  const std::string usage = "/api/v1/sessions/" + session_a + "/usage";
+  EXPECT_EQ(status("", "GET", "/api/v1/agents/a-1/budget"), 401);
+  EXPECT_EQ(status("tly_not_a_key", "GET", "/api/v1/agents/a-1/budget"), 401);
+  EXPECT_EQ(status(a_agent, "GET", "/api/v1/agents/a-1/budget"), 200);
+  EXPECT_EQ(status(b_agent, "GET", "/api/v1/agents/a-1/budget"), 403);
+  EXPECT_EQ(status(b_agent, "POST", usage, R"({"cost_usd": 1})"), 403);
+  EXPECT_EQ(status(b_agent, "GET", "/api/v1/teams/a/costs"), 403);
+  EXPECT_EQ(status(a_reader, "POST", usage, R"({"cost_usd": 1})"), 403);
+  EXPECT_EQ(status(a_reader, "GET", "/api/v1/teams/a/costs"), 200);
+  EXPECT_EQ(status(a_agent, "PATCH", "/api/v1/settings/teams/a", R"({"daily_cost_limit_usd": 1})"),
+            403);
+  EXPECT_EQ(status("", "GET", "/healthz"), 200);
+  // Nothing the refused writes tried reached the ledger.
+  c.set_key(a_reader);
+  EXPECT_EQ(num(c.get("/api/v1/teams/a/costs?period=day").json(), "total_cost_nanos"), 0);
+
+  // A key exchanged for a JWT: the bearer token carries the same role and team.
+  c.set_key(a_agent);
+  auto t = c.post("/api/v1/auth/token", "");
+  ASSERT_EQ(t.status, 200) << t.body;
+  const std::string token(t.json().as_object().at("access_token").as_string());
+  c.set_key("");
+  auto bearer = [&](const std::string& target) {
+    return c.request("GET", target, "", {{"Authorization", "Bearer " + token}}).status;
+  };
+  EXPECT_EQ(bearer("/api/v1/agents/a-1/budget"), 200);
+  EXPECT_EQ(bearer("/api/v1/agents/b-1/budget"), 403);
+
+  // Revoked: refused from then on.
+  auto list = admin.get("/api/v1/auth/keys?team=b");
+  ASSERT_EQ(list.status, 200);
+  std::string b_key_id;
+  const auto keys = list.json();
+  for (auto& k : keys.as_object().at("keys").as_array()) {
+    if (k.as_object().at("role").as_string() == "agent") {
+      b_key_id = std::string(k.as_object().at("id").as_string());
+    }
+  }
+  ASSERT_FALSE(b_key_id.empty());
+  EXPECT_EQ(admin.request("DELETE", "/api/v1/auth/keys/" + b_key_id, "").status, 200);
+  EXPECT_EQ(status(b_agent, "GET", "/api/v1/agents/b-1/budget"), 401);
+
+  // /api/v1/auth/* is limited to 10 per minute per key: the 11th answer is 429.
+  http_client r(p->http_port(), a_reader);
+  int ok = 0;
+  http_reply last;
+  for (int i = 0; i < 11; ++i) {
+    last = r.post("/api/v1/auth/token", "");
+    if (last.status == 200) ++ok;
+  }
+  EXPECT_EQ(ok, 10);
+  EXPECT_EQ(last.status, 429);
+  EXPECT_FALSE(last.header("Retry-After").empty());
+  EXPECT_EQ(last.header("X-RateLimit-Limit"), "10");
+  EXPECT_EQ(last.header("X-RateLimit-Remaining"), "0");
+  EXPECT_EQ(p->terminate(30s), 0) << p->log();
+}
+
+TEST(HttpEndToEnd, BadInputIsAnswered4xxAndChangesNothing) {
+  http_scenario s("http-bad");
+  auto p = s.serve();
+  ASSERT_TRUE(p);
+  http_client c(p->http_port(), admin_key);
+  setup_team(c, "acme", {"eng-1"});
+  auto session = open_session(c, "eng-1");
+  ASSERT_EQ(c.post("/api/v1/sessions/" + session + "/usage", R"({"cost_usd": 0.5})").status, 200);
+  const std::string usage = "/api/v1/sessions/" + session + "/usage";
+  struct bad {
+    std::string body;
+    std::vector<std::pair<std::string, std::string>> headers;
+    int status;
+  };
+  std::string deep(100, '[');
+  deep += std::string(100, ']');
+  for (auto& [body, headers, status] : std::vector<bad>{
+           {R"({"cost_usd": 0.1)", {}, 400},
+           {R"({"cost_usd": 0.1} trailing)", {}, 400},
+           {R"({"cost_usd": 0.1})", {{"Content-Type", "text/plain"}}, 415},
+           {R"({"nested": )" + deep + "}", {}, 400},
+           {R"({"cost_usd": 0.1, "cost_usb": 2})", {}, 422},
+           {R"({"cost_usd": "0.1"})", {}, 422},
+           {R"({"input_tokens": -1})", {}, 422},
+           {std::string(2 << 20, ' '), {}, 413},
+       }) {
+    auto r = c.request("POST", usage, body, headers);
+    EXPECT_EQ(r.status, status) << body.substr(0, 60) << " -> " << r.body;
+    if (r.status != 413) {
+      EXPECT_EQ(r.header("Content-Type"), "application/problem+json") << body.substr(0, 60);
+    }
+  }
+  http_client fresh(p->http_port(), admin_key);
+  auto b = fresh.get("/api/v1/agents/eng-1/budget");
+  EXPECT_EQ(num(b.json(), "daily_spent_nanos"), 500'000'000);
+  EXPECT_EQ(num(b.json(), "rejected_cost_nanos"), 0);
+  EXPECT_EQ(p->terminate(30s), 0) << p->log();
+}
+
+}  // namespace
+}  // namespace tally::test
