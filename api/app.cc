@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/json_guard.h"
+#include "api/openapi_doc.h"
 
 namespace tally::api {
 namespace {
@@ -49,6 +50,14 @@ api_app::api_app(api_deps deps, auth_deps auth, metrics_registry& metrics)
     res.prepare_payload();
     respond(std::move(res));
   });
+  add(http::verb::get, "/api/v1/openapi.yaml", route_class::open,
+      [](request_ctx&, respond_fn respond) {
+        http_response res{http::status::ok, 11};
+        res.set(http::field::content_type, openapi_content_type);
+        res.body() = std::string(openapi_yaml());
+        res.prepare_payload();
+        respond(std::move(res));
+      });
   unmatched_ = &metrics_.route("unmatched");
 }
 
