@@ -4,6 +4,8 @@
 #include <map>
 #include <mutex>
 
+#include <openssl/sha.h>
+
 #include "schemas/usage.h"
 
 namespace tally::api {
@@ -46,6 +48,24 @@ std::optional<time_ms> time_field(const request_body& b) {
   return std::nullopt;
 }
 
+// 402 for a refused report, as a problem body whose amounts follow the money convention.
+http_response refused_usage(const event_id& id, const session_id& session,
+                            const std::string& reason, nanos cost, bool duplicate) {
+  json_writer w;
+  w.begin_object().field("type", "https://tally.dev/problems/usage_refused");
+  w.field("title", "Usage refused").field("status", 402);
+  w.field("detail", "the report was refused (" + reason + ") and recorded as rejected");
+  w.field("event_id", id.str()).field("session_id", session.str()).field("reason", reason);
+  w.field("action", "stop").field("over_budget", true).money("rejected_cost", cost);
+  if (duplicate) w.field("duplicate", true);
+  w.end_object();
+  http_response res{http::status::payment_required, 11};
+  res.set(http::field::content_type, "application/problem+json");
+  res.body() = w.take();
+  res.prepare_payload();
+  return res;
+}
+
 // The answer to a decided report: 200 recorded (maybe told to stop), 402 refused.
 http_response usage_answer(const decision& d, live_view& live, const team_id& team,
                            const session_id& session) {
@@ -54,18 +74,7 @@ http_response usage_answer(const decision& d, live_view& live, const team_id& te
   const bool rejected = u == nullptr;
   if (!u) u = &std::get<usage_rejected>(e.payload);
   auto status = live.status(team, session);
-  if (rejected) {
-    boost::json::object extras;
-    extras["event_id"] = e.id.str();
-    extras["session_id"] = session.str();
-    extras["reason"] = u->reason;
-    extras["action"] = "stop";
-    extras["over_budget"] = true;
-    extras["rejected_cost_nanos"] = u->cost.count;
-    return problem(http::status::payment_required, "usage_refused", "Usage refused",
-                   "the report was refused (" + u->reason + ") and recorded as rejected",
-                   std::move(extras));
-  }
+  if (rejected) return refused_usage(e.id, session, u->reason, u->cost, false);
   auto spent = live.get(totals_key(scope_session(team, session), window_lifetime, "-"));
   json_writer w;
   w.begin_object().field("event_id", e.id.str()).field("session_id", session.str());
@@ -155,6 +164,44 @@ usage_report read_usage(const request_ctx& ctx, const request_body& b, bool batc
   return r;
 }
 
+// The fingerprint of a report's request: what a retry with the same key must repeat.
+std::string request_fingerprint(const usage_report& r, const std::optional<std::string>& model) {
+  std::string canon = r.session.str();
+  for (auto n : {r.tokens.input, r.tokens.output, r.tokens.cache_creation, r.tokens.cache_read}) {
+    canon += '|' + std::to_string(n);
+  }
+  canon += '|' + (r.cost ? std::to_string(r.cost->count) : std::string("-"));
+  canon += '|' + model.value_or("-");
+  canon += '|' + (r.occurred_at ? std::to_string(*r.occurred_at) : std::string("-"));
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(canon.data()), canon.size(), digest);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 8; ++i) {
+    out.push_back(hex[digest[i] >> 4]);
+    out.push_back(hex[digest[i] & 15]);
+  }
+  return out;
+}
+
+// The answer to a retried report: the original one, unless the key came with another body.
+http_response retry_answer(const original_answer& o, const usage_report& r) {
+  if (!o.request_hash.empty() && o.request_hash != r.request_hash) {
+    return problem(http::status::unprocessable_entity, "idempotency_key_reused",
+                   "Idempotency key reused",
+                   "this event_id / Idempotency-Key was used for a different report");
+  }
+  if (!o.recorded) return refused_usage(r.id, r.session, o.reason, o.cost, true);
+  json_writer w;
+  w.begin_object().field("event_id", r.id.str()).field("session_id", r.session.str());
+  w.field("recorded", true).field("duplicate", true);
+  w.money("cost", o.cost);
+  w.field("over_budget", o.over_budget).field("action", o.stop ? "stop" : "continue");
+  if (!o.reason.empty()) w.field("reason", o.reason);
+  w.end_object();
+  return json_text(http::status::ok, w.take());
+}
+
 // Completes a report from its session and decides it against the live view.
 std::optional<decision> decide_report(api_deps& deps, live_view& live, usage_report& r,
                                       const std::optional<std::string>& model) {
@@ -185,6 +232,7 @@ void report_usage(api_deps& deps, request_ctx& ctx, respond_fn respond) {
   usage_report r = read_usage(ctx, b, false, model);
   r.team = team;
   r.session = session;
+  r.request_hash = request_fingerprint(r, model);
   std::optional<decision> decided;
   run_command(
       deps, team, std::move(respond),
@@ -210,7 +258,8 @@ void report_usage(api_deps& deps, request_ctx& ctx, respond_fn respond) {
       },
       [&](live_view& live, const command_decision&) {
         if (decided->what == verdict::duplicate) {
-          json_writer w;
+          if (auto o = live.original(team, r.id)) return retry_answer(*o, r);
+          json_writer w;  // an event of this id that is not a usage report
           w.begin_object().field("event_id", r.id.str()).field("session_id", session.str());
           w.field("duplicate", true).end_object();
           return json_text(http::status::ok, w.take());
@@ -250,6 +299,7 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
         throw api_error(http::status::unprocessable_entity, "bad_field", "session_id is required");
       }
       it.r.session = session_id{*sid};
+      it.r.request_hash = request_fingerprint(it.r, it.model);
       it.r.team = team_of_session(deps, it.r.session);
       require(ctx, it.r.team, need::write);
       by_team[it.r.team.str()].push_back(i);
@@ -333,10 +383,18 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
             it.outcome = "rejected";
             it.reason = it.d->reason;
             break;
-          case verdict::duplicate:
-            it.status = 200;
-            it.outcome = "duplicate";
+          case verdict::duplicate: {
+            auto o = live.original(it.r.team, it.r.id);
+            if (o && !o->request_hash.empty() && o->request_hash != it.r.request_hash) {
+              it.status = 422;
+              it.outcome = "invalid";
+              it.reason = "idempotency_key_reused";
+            } else {
+              it.status = o && !o->recorded ? 402 : 200;
+              it.outcome = "duplicate";
+            }
             break;
+          }
           case verdict::invalid:
             it.status = 422;
             it.outcome = "invalid";

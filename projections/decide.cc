@@ -51,6 +51,13 @@ bool live_view::seen(const team_id& t, const event_id& id) {
   return pending_ids_.contains(pending_key(t, id.str())) || state_.seen(t, id);
 }
 
+std::optional<original_answer> live_view::original(const team_id& t, const event_id& id) {
+  if (auto it = pending_answers_.find(pending_key(t, id.str())); it != pending_answers_.end()) {
+    return it->second;
+  }
+  return state_.original(t, id);
+}
+
 std::optional<session_status> live_view::status(const team_id& t, const session_id& s) {
   if (auto rec = session(t, s)) return rec->status;
   return std::nullopt;
@@ -215,8 +222,10 @@ void live_view::add_pending(const event& e) {
       ++n;
     }
     for_each_total(*u, false, [&](const std::string& k, const totals& d) { deltas_[k] += d; });
+    pending_answers_[pending_key(team, e.id.str())] = original_of(*u, false);
   } else if (auto* r = std::get_if<usage_rejected>(&e.payload)) {
     for_each_total(*r, true, [&](const std::string& k, const totals& d) { deltas_[k] += d; });
+    pending_answers_[pending_key(team, e.id.str())] = original_of(*r, true);
   } else {
     entities_.push_back(e);
   }
@@ -225,6 +234,7 @@ void live_view::add_pending(const event& e) {
 bool live_view::remove_pending(const event& e) {
   const auto& team = event_team(e);
   if (pending_ids_.erase(pending_key(team, e.id.str())) == 0) return false;
+  pending_answers_.erase(pending_key(team, e.id.str()));
   auto sub = [&](const std::string& k, const totals& d) {
     auto it = deltas_.find(k);
     if (it == deltas_.end()) return;
@@ -250,6 +260,7 @@ void live_view::clear_pending() {
   agents_.clear();
   deltas_.clear();
   pending_ids_.clear();
+  pending_answers_.clear();
   entities_.clear();
 }
 
@@ -323,6 +334,7 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
   u.month = std::move(p.month);
   u.epoch = ctx.epoch;
   u.report = ref;
+  u.request_hash = r.request_hash;
   if (r.cost) {
     u.cost = *r.cost;
     u.source = cost_source::reported;

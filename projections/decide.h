@@ -36,6 +36,8 @@ class live_view {
   ledger_state& state() { return state_; }
   totals get(const std::string& key);
   bool seen(const team_id& t, const event_id& id);
+  // The answer a decided usage event gave (pending or folded).
+  std::optional<original_answer> original(const team_id& t, const event_id& id);
   std::optional<session_status> status(const team_id& t, const session_id& s);
   // The team an agent belongs to: registered, or used by a decided-but-unfolded event.
   std::optional<team_id> agent_team(const agent_id& a);
@@ -67,6 +69,7 @@ class live_view {
   ledger_state& state_;
   std::unordered_map<std::string, totals> deltas_;
   std::unordered_set<std::string> pending_ids_;
+  std::unordered_map<std::string, original_answer> pending_answers_;
   std::vector<event> entities_;  // pending entity events (not usage), in decision order
   std::unordered_map<std::string, std::pair<team_id, int>> agents_;  // agent -> (team, events)
 };

@@ -20,7 +20,9 @@
 //          | 'sessionof/' session                      the team of a session id
 //          | 'taskcount/' team                         tasks created in the team
 //     value := JSON object (fields in a fixed order)
-//   column family "dedup":   key := team '/' event_id          value := day YYYY-MM-DD
+//   column family "dedup":   key := team '/' event_id          value := day YYYY-MM-DD [answer]
+//     answer := TAB ('R' | 'J') TAB cost_nanos TAB over stop TAB request_hash TAB reason
+//               (usage events: what was answered, for a retried request; over/stop are 0|1)
 //   column family "outbox":  key := 20-digit sequence           value := CloudEvent JSON
 //   column family "meta":    key := 'ledger/' partition         value := next offset (int64 LE)
 //                            key := 'reports/' partition        value := last decided offset

@@ -1,6 +1,7 @@
 #include "projections/ledger_state.h"
 
 #include <algorithm>
+#include <charconv>
 #include <map>
 
 #include <boost/json.hpp>
@@ -30,6 +31,11 @@ std::optional<json::object> parse_object(const std::string& s) {
   auto v = json::parse(s, ec);
   if (ec || !v.is_object()) return std::nullopt;
   return std::move(v.get_object());
+}
+
+bool decode_decimal(std::string_view s, std::int64_t& out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size();
 }
 
 std::string day_of_utc(time_ms t) {
@@ -390,6 +396,38 @@ void ledger_state::scan_entities(std::string_view prefix,
   for (auto& [k, v] : rows) f(k, v);
 }
 
+original_answer original_of(const usage_decided& u, bool rejected) {
+  return original_answer{!rejected, u.cost, u.over_budget, u.stop, u.request_hash, u.reason};
+}
+
+std::optional<original_answer> decode_original(std::string_view marker) {
+  std::vector<std::string_view> parts;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i <= marker.size(); ++i) {
+    if (i == marker.size() || marker[i] == '\t') {
+      parts.push_back(marker.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  if (parts.size() != 6 || parts[3].size() != 2) return std::nullopt;
+  original_answer o;
+  o.recorded = parts[1] == "R";
+  std::int64_t cost = 0;
+  if (!decode_decimal(parts[2], cost)) return std::nullopt;
+  o.cost = nanos{cost};
+  o.over_budget = parts[3][0] == '1';
+  o.stop = parts[3][1] == '1';
+  o.request_hash = std::string(parts[4]);
+  o.reason = std::string(parts[5]);
+  return o;
+}
+
+std::optional<original_answer> ledger_state::original(const team_id& t, const event_id& id) {
+  auto& r = load(column::dedup, t.str() + "/" + id.str());
+  if (!r.present) return std::nullopt;
+  return decode_original(r.value);
+}
+
 bool ledger_state::seen(const team_id& t, const event_id& id) {
   std::string key;
   key.reserve(t.str().size() + id.str().size() + 1);
@@ -539,6 +577,14 @@ fold_outcome ledger_state::apply(const event& e) {
               put(column::entities, "agent/" + p.agent.str(), json::serialize(o));
             }
             marker_day = p.day;
+            const auto o = original_of(p, rejected);
+            marker_day.push_back('\t');
+            marker_day.append(o.recorded ? "R" : "J").push_back('\t');
+            marker_day.append(std::to_string(o.cost.count)).push_back('\t');
+            marker_day.append(o.over_budget ? "1" : "0").append(o.stop ? "1" : "0");
+            marker_day.push_back('\t');
+            marker_day.append(o.request_hash).push_back('\t');
+            marker_day.append(o.reason);
           },
       },
       e.payload);

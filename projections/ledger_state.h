@@ -69,6 +69,19 @@ bool apply_to_session(session_record& s, bool exists, const event& e);
 // How an entity event creates a task or team record.
 task_record task_of(const task_created& p);
 
+// What a decided usage event answered, kept in its dedup marker (after the day, tab-separated)
+// so a retry of the request gets the same answer, and a reused key with another body is seen.
+struct original_answer {
+  bool recorded = true;  // UsageRecorded (else UsageRejected)
+  nanos cost;
+  bool over_budget = false;
+  bool stop = false;
+  std::string request_hash;
+  std::string reason;
+};
+original_answer original_of(const usage_decided& u, bool rejected);
+std::optional<original_answer> decode_original(std::string_view marker);
+
 // The result of folding one event.
 enum class fold_outcome { applied, duplicate };
 
@@ -102,6 +115,8 @@ class ledger_state {
                      const std::function<void(std::string_view, std::string_view)>& f);
 
   bool seen(const team_id& t, const event_id& id);
+  // The answer a folded usage event gave (from its dedup marker).
+  std::optional<original_answer> original(const team_id& t, const event_id& id);
 
   // The fold. Duplicates (same team and event id) change nothing but are reported.
   fold_outcome apply(const event& e);

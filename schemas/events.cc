@@ -142,6 +142,7 @@ json::object data_of(const event_payload& p) {
                      o["report_partition"] = e.report->partition;
                      o["report_offset"] = e.report->offset;
                    }
+                   if (!e.request_hash.empty()) o["request_hash"] = e.request_hash;
                  },
              },
              p);
@@ -309,7 +310,11 @@ void read_usage(od::object obj, usage_decided& e) {
         }
         break;
       case 12:
-        if (k == "input_tokens") e.tokens.input = get_count(v);
+        if (k == "input_tokens") {
+          e.tokens.input = get_count(v);
+        } else if (k == "request_hash") {
+          e.request_hash = get_string(v);
+        }
         break;
       case 13:
         if (k == "output_tokens") {

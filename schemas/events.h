@@ -123,6 +123,9 @@ struct usage_decided {
   std::string reason;  // why rejected, or which limit was crossed
   std::int64_t epoch = 0;
   std::optional<report_ref> report;
+  // Fingerprint of the API request that caused it (16 hex digits); a retry with the same
+  // Idempotency-Key and another body is refused by comparing it. Empty from the reports topic.
+  std::string request_hash;
 };
 
 struct usage_recorded : usage_decided {};
@@ -179,6 +182,7 @@ struct usage_report {
   token_counts tokens;
   std::optional<nanos> cost;  // cost_usd, exact
   std::optional<time_ms> occurred_at;
+  std::string request_hash;  // set by the API (see usage_decided)
 };
 
 boost::system::result<usage_report> decode_usage_report(std::string_view json);

@@ -374,8 +374,9 @@ TEST(fold_drain, golden) {
       "\n"
       "dedup acme/e-open = 2026-11-23\n"
       "dedup acme/e-team = 2026-11-23\n"
-      "dedup acme/u1 = 2026-11-24\n"
-      "dedup acme/u2 = 2026-11-24\n"
+      // Usage markers keep the answer given: recorded / rejected, cost, over+stop, hash, reason.
+      "dedup acme/u1 = 2026-11-24\tR\t12000000\t00\t\t\n"
+      "dedup acme/u2 = 2026-11-24\tJ\t5\t00\t\t\n"
       "meta reports/0 = 7\n";
 #undef ROW
   EXPECT_EQ(render(state.drain()), golden);

@@ -270,14 +270,38 @@ TEST_F(handlers, bad_input_is_answered_4xx_and_appends_nothing) {
   EXPECT_EQ(ledger.appended().size(), before);
 }
 
-TEST_F(handlers, a_retried_report_with_the_same_key_is_one_fact) {
+TEST_F(handlers, a_retried_report_gets_the_original_answer_and_a_reused_key_is_refused) {
   guide_setup();
+  call(patch_team_settings, http::verb::patch, R"({"daily_cost_limit_usd": 0.015})",
+       {{"team_id", "acme"}});
   auto session = open_session();
-  usage(session, R"({"cost_usd": 0.01})", "retry-1");
-  auto again = usage(session, R"({"cost_usd": 0.01})", "retry-1");
-  EXPECT_EQ(again.result(), http::status::ok);
-  EXPECT_TRUE(json(again).at("duplicate").as_bool());
+  auto first = usage(session, R"({"cost_usd": 0.01})", "retry-1");
+  ASSERT_EQ(first.result(), http::status::ok);
+  // Folded or still pending, the retry is answered as the first time, and counted once.
+  for (bool fold : {false, true}) {
+    auto again = call(report_usage, http::verb::post, R"({"cost_usd": 0.01})",
+                      {{"session_id", session}}, {}, std::nullopt, "retry-1", fold);
+    ASSERT_EQ(again.result(), http::status::ok) << again.body();
+    EXPECT_TRUE(json(again).at("duplicate").as_bool());
+    EXPECT_EQ(json(again).at("cost_nanos").as_int64(), 10'000'000);
+    EXPECT_EQ(json(again).at("action").as_string(), "continue");
+  }
   EXPECT_EQ(json(budget()).at("daily_spent_nanos").as_int64(), 10'000'000);
+  // The same key with another body: 422, and nothing changes.
+  auto reused = usage(session, R"({"cost_usd": 0.02})", "retry-1");
+  EXPECT_EQ(reused.result(), http::status::unprocessable_entity) << reused.body();
+  EXPECT_EQ(json(reused).at("type").as_string(),
+            "https://tally.dev/problems/idempotency_key_reused");
+  // A refused report retried: refused again the same way, still counted once as rejected.
+  ASSERT_EQ(usage(session, R"({"cost_usd": 0.01})", "over").result(), http::status::ok);
+  auto refused = usage(session, R"({"cost_usd": 0.01})", "late");
+  ASSERT_EQ(refused.result(), http::status::payment_required);
+  EXPECT_NE(refused.body().find(R"("rejected_cost_usd":0.01,)"), std::string::npos);
+  EXPECT_EQ(json(refused).at("rejected_cost_nanos").as_int64(), 10'000'000);
+  auto refused_again = usage(session, R"({"cost_usd": 0.01})", "late");
+  EXPECT_EQ(refused_again.result(), http::status::payment_required);
+  EXPECT_TRUE(json(refused_again).at("duplicate").as_bool());
+  EXPECT_EQ(json(budget()).at("rejected_cost_nanos").as_int64(), 10'000'000);
 }
 
 TEST_F(handlers, credentials_act_only_within_their_team_and_role) {
