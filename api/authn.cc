@@ -73,6 +73,12 @@ std::variant<authenticated, http_response> authenticate_request(const auth_deps&
     std::string why;
     std::optional<jwt_claims> claims = deps.jwt->verify_claims(*token, now_ms / 1000, &why);
     if (!claims) return unauthorized(why, true);
+    // A token issued for a key ends with the key: revoking it revokes its tokens.
+    if (!claims->who.key_id.empty() && deps.keys) {
+      if (auto rec = deps.keys->get(claims->who.key_id); rec && rec->revoked) {
+        return unauthorized("the API key this token was issued for is revoked", true);
+      }
+    }
     ok.who = std::move(claims->who);
     // Key ids ("key_...") and subjects live in separate namespaces of the limiter.
     rate_key = ok.who.key_id.empty() ? "sub:" + claims->subject : ok.who.key_id;

@@ -13,8 +13,7 @@ void require(const request_ctx& ctx, const team_id& team, need n) {
                    : n == need::write ? access::write
                                       : access::admin;
   if (auto denied = authorize(ctx.caller, team.str(), a)) {
-    throw api_error(denied->result(), "forbidden",
-                    "this credential may not do that in team " + team.str());
+    throw api_error(denied->result(), "forbidden", "this credential may not do that here");
   }
 }
 
@@ -109,6 +108,14 @@ void run_command(api_deps& deps, const team_id& team, respond_fn respond,
     }
     if (d.events.empty()) {
       now = answer(live, d);
+      return;
+    }
+    // The event's identity was used before (an Idempotency-Key retried with a request that
+    // decides differently now): its original answer is not kept for entity commands, so say
+    // so rather than answer as if this one had been applied.
+    if (live.seen(event_team(d.events[0]), d.events[0].id)) {
+      now = problem(http::status::conflict, "idempotency_key_reused", "Already applied",
+                    "a request with this Idempotency-Key was applied before");
       return;
     }
     // The answer is built against the live view with the events added, so it shows their

@@ -113,6 +113,11 @@ void issue_access_token(api_deps& deps, request_ctx& ctx, respond_fn respond) {
   if (!deps.jwt) {
     throw api_error(http::status::not_found, "no_tokens", "this node issues no tokens");
   }
+  // A key is exchanged for a token; a token is not renewed by itself (revocation must bite).
+  if (ctx.req.count("X-API-Key") == 0) {
+    throw api_error(http::status::unauthorized, "unauthorized",
+                    "a token is issued in exchange for an X-API-Key only");
+  }
   const auto now_s = deps.clock() / 1000;
   auto token = issue_token(*deps.jwt, ctx.caller, now_s);
   json_writer w;

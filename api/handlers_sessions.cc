@@ -11,13 +11,32 @@
 namespace tally::api {
 namespace {
 
+// SHA-256 of a text, in hex.
+std::string hex_digest(std::string_view text) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : digest) {
+    out.push_back(hex[b >> 4]);
+    out.push_back(hex[b & 15]);
+  }
+  return out;
+}
+
 void open_session(api_deps& deps, request_ctx& ctx, respond_fn respond, const agent_id& agent,
                   const request_body& b) {
   team_id team = team_of_agent(deps, agent);
   require(ctx, team, need::write);
+  // Without a session id, a retried request (same Idempotency-Key) names the same session.
+  std::string sid = b.id("session_id").value_or("");
+  if (sid.empty()) {
+    auto key = ctx.req["Idempotency-Key"];
+    sid = key.empty() ? new_id("ses_") : "ses_" + hex_digest(key).substr(0, 32);
+  }
   session_opened c{team,
                    agent,
-                   session_id{b.id("session_id").value_or(new_id("ses_"))},
+                   session_id{sid},
                    task_id{b.id("task_id").value_or("")},
                    b.text("model").value_or(""),
                    b.text("effort").value_or("")};
@@ -27,10 +46,10 @@ void open_session(api_deps& deps, request_ctx& ctx, respond_fn respond, const ag
       [&](live_view& live) {
         return decide_open_session(live, {deps.policy, deps.clock(), deps.source, eid}, c);
       },
-      [&](live_view& live, const command_decision&) {
+      [&](live_view& live, const command_decision& d) {
         json_writer w;
         write_session(w, live, team, c.session, *live.session(team, c.session), deps.clock());
-        return json_text(http::status::created, w.take());
+        return json_text(d.events.empty() ? http::status::ok : http::status::created, w.take());
       });
 }
 
@@ -173,15 +192,7 @@ std::string request_fingerprint(const usage_report& r, const std::optional<std::
   canon += '|' + (r.cost ? std::to_string(r.cost->count) : std::string("-"));
   canon += '|' + model.value_or("-");
   canon += '|' + (r.occurred_at ? std::to_string(*r.occurred_at) : std::string("-"));
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(canon.data()), canon.size(), digest);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < 8; ++i) {
-    out.push_back(hex[digest[i] >> 4]);
-    out.push_back(hex[digest[i] & 15]);
-  }
-  return out;
+  return hex_digest(canon).substr(0, 16);
 }
 
 // The answer to a retried report: the original one, unless the key came with another body.

@@ -105,7 +105,12 @@ command_decision decide_open_session(live_view& live, const command_context& ctx
   if (agent->team != c.team) {
     return refuse(refusal::conflict, "agent_in_other_team", "the agent is in another team");
   }
-  if (live.session_team(c.session)) {
+  if (auto t = live.session_team(c.session)) {
+    auto s = *t == c.team ? live.session(c.team, c.session) : std::nullopt;
+    if (s && s->agent == c.agent && s->task == c.task && s->model == c.model &&
+        s->effort == c.effort) {
+      return {};  // the same request again (a retry): nothing to do
+    }
     return refuse(refusal::conflict, "session_exists", "session " + c.session.str() + " exists");
   }
   static const limit_policy no_policy;

@@ -244,8 +244,19 @@ TEST(HttpEndToEnd, CredentialsRolesTeamsAndRateLimits) {
     }
   }
   ASSERT_FALSE(b_key_id.empty());
+  c.set_key(b_agent);
+  auto bt = c.post("/api/v1/auth/token", "");
+  ASSERT_EQ(bt.status, 200) << bt.body;
+  const std::string b_token(bt.json().as_object().at("access_token").as_string());
+  c.set_key("");
+  auto b_bearer = [&](const std::string& method, const std::string& target) {
+    return c.request(method, target, "", {{"Authorization", "Bearer " + b_token}}).status;
+  };
+  EXPECT_EQ(b_bearer("GET", "/api/v1/agents/b-1/budget"), 200);
+  EXPECT_EQ(b_bearer("POST", "/api/v1/auth/token"), 401);  // a token does not renew itself
   EXPECT_EQ(admin.request("DELETE", "/api/v1/auth/keys/" + b_key_id, "").status, 200);
   EXPECT_EQ(status(b_agent, "GET", "/api/v1/agents/b-1/budget"), 401);
+  EXPECT_EQ(b_bearer("GET", "/api/v1/agents/b-1/budget"), 401);  // nor outlives its key
 
   // /api/v1/auth/* is limited to 10 per minute per key: the 11th answer is 429.
   http_client r(p->http_port(), a_reader);

@@ -97,7 +97,13 @@ TEST_F(commands, a_session_is_refused_with_the_limit_when_an_enclosing_scope_is_
   session_opened s{team_id{"acme"}, agent_id{"eng-1"}, session_id{"s1"}, task_id{}, "sonnet", ""};
   ASSERT_EQ(run(decide_open_session, s).refused, refusal::none);
   EXPECT_EQ(live.session_team(session_id{"s1"}), std::optional<team_id>{team_id{"acme"}});
-  EXPECT_EQ(run(decide_open_session, s).code, "session_exists");
+  // The same request again changes nothing; another with the same id is a conflict.
+  auto again = run(decide_open_session, s);
+  EXPECT_EQ(again.refused, refusal::none);
+  EXPECT_TRUE(again.events.empty());
+  auto other = s;
+  other.model = "opus";
+  EXPECT_EQ(run(decide_open_session, other).code, "session_exists");
 
   limit_set l;
   l.cost_per_day = nanos{1'000'000};

@@ -304,6 +304,32 @@ TEST_F(handlers, a_retried_report_gets_the_original_answer_and_a_reused_key_is_r
   EXPECT_EQ(json(budget()).at("rejected_cost_nanos").as_int64(), 10'000'000);
 }
 
+TEST_F(handlers, an_entity_command_retried_with_its_key_is_not_applied_twice) {
+  guide_setup();
+  auto task = [&] {
+    return call(create_task, http::verb::post, R"({"title": "t"})", {{"team_id", "acme"}}, {},
+                std::nullopt, "task-key");
+  };
+  ASSERT_EQ(task().result(), http::status::created);
+  auto again = task();
+  EXPECT_EQ(again.result(), http::status::conflict) << again.body();
+  auto list = call(list_tasks, http::verb::get, "", {{"team_id", "acme"}});
+  EXPECT_EQ(json(list).at("tasks").as_array().size(), 1u);
+  // Opening a session, retried with its key: the same session, opened once.
+  auto open = [&](std::string body) {
+    return call(open_agent_session, http::verb::post, std::move(body), {{"agent_id", "eng-1"}}, {},
+                std::nullopt, "open-key");
+  };
+  auto first = open(R"({"model": "m"})");
+  ASSERT_EQ(first.result(), http::status::created);
+  auto retry = open(R"({"model": "m"})");
+  EXPECT_EQ(retry.result(), http::status::ok);
+  EXPECT_EQ(json(retry).at("session_id"), json(first).at("session_id"));
+  EXPECT_EQ(open(R"({"model": "other"})").result(), http::status::conflict);
+  auto sessions = call(list_agent_sessions, http::verb::get, "", {{"agent_id", "eng-1"}});
+  EXPECT_EQ(json(sessions).at("sessions").as_array().size(), 1u);
+}
+
 TEST_F(handlers, credentials_act_only_within_their_team_and_role) {
   guide_setup();
   call(create_team, http::verb::post, R"({"id": "beta"})");
