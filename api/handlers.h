@@ -54,4 +54,38 @@ void issue_access_token(api_deps&, request_ctx&, respond_fn);
 void agent_budget(api_deps&, request_ctx&, respond_fn);
 void team_costs(api_deps&, request_ctx&, respond_fn);
 
+// The cost-management spec's usage reads (handlers_usage.cc): ?period=day|week|month, or
+// ?start=&end= (at most max_daily_days), and ?team_id=; org-wide for an org-wide admin without
+// team_id (UTC periods), else one team in its time zone.
+inline constexpr std::int64_t max_daily_days = 366;
+void usage_summary(api_deps&, request_ctx&, respond_fn);
+void usage_by_agent(api_deps&, request_ctx&, respond_fn);
+void usage_by_project(api_deps&, request_ctx&, respond_fn);
+void usage_by_model(api_deps&, request_ctx&, respond_fn);
+void usage_daily(api_deps&, request_ctx&, respond_fn);
+
+// Limits in the spec's config.yaml shape, and usage against each of them (handlers_limits.cc).
+void get_limits(api_deps&, request_ctx&, respond_fn);
+void put_limits(api_deps&, request_ctx&, respond_fn);
+void limits_status(api_deps&, request_ctx&, respond_fn);
+
+// What the usage and limits reads share (handlers_usage.cc).
+// The scope of a read: the org (an org-wide admin without ?team_id=) or one team the caller may
+// read (?team_id=, else the credential's team); 400 for a malformed team_id, 403 otherwise.
+struct usage_scope {
+  bool org = false;
+  team_id team;
+};
+usage_scope read_usage_scope(const request_ctx& ctx);
+// Runs read under the team's lock (404 when the team does not exist), or over the node's whole
+// state for the org.
+void read_in_scope(api_deps& deps, const usage_scope& s, respond_fn respond,
+                   const std::function<http_response(live_view&)>& read);
+// The teams of the scope, in id order.
+std::vector<team_id> teams_in(live_view& live, const usage_scope& s);
+// "<key>": part/whole in percent as an exact decimal (2 places) and "<key>_bp": the same in
+// integer basis points, both rounded down; null when there is no whole (absent or zero).
+void write_percent(json_writer& w, std::string_view key, std::int64_t part,
+                   std::optional<std::int64_t> whole);
+
 }  // namespace tally::api
