@@ -107,6 +107,8 @@ node_api::node_api(node_api_options options, partition_owner& owner, producer& o
                        [&c] { return double(c.reports_duplicate.load()); });
   metrics_.add_counter("tally_reports_total{verdict=\"invalid\"}", "Reports decided",
                        [&c] { return double(c.reports_invalid.load()); });
+  metrics_.add_gauge("tally_consumer_lag_events", "Ledger events appended but not folded yet",
+                     [&c] { return double(c.ledger_lag.load()); });
   metrics_.add_gauge("tally_projections_caught_up", "1 when every owned partition is caught up",
                      [&c] { return c.caught_up.load() ? 1.0 : 0.0; });
 

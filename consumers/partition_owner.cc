@@ -328,6 +328,9 @@ void partition_owner::run(const std::atomic<bool>& stop) {
       flush();
       reassign();
     }
+    if (std::chrono::steady_clock::now() - last_lag_ >= std::chrono::milliseconds(200)) {
+      measure_lag();
+    }
   }
   rd_kafka_queue_destroy(queue);
   {
@@ -337,6 +340,18 @@ void partition_owner::run(const std::atomic<bool>& stop) {
   rd_kafka_consumer_close(rk_);
   std::lock_guard lock(mu_);
   flush();
+}
+
+void partition_owner::measure_lag() {
+  last_lag_ = std::chrono::steady_clock::now();
+  std::int64_t lag = 0;
+  for (auto& [n, p] : partitions_) {
+    std::int64_t lo = 0, hi = 0;
+    if (rd_kafka_get_watermark_offsets(rk_, options_.ledger_topic.c_str(), n, &lo, &hi)) continue;
+    const std::int64_t next = p.next_ledger == RD_KAFKA_OFFSET_BEGINNING ? lo : p.next_ledger;
+    if (hi > next) lag += hi - next;
+  }
+  counters_.ledger_lag = lag;
 }
 
 std::int32_t partition_owner::partition_of(const team_id& team) const {

@@ -68,6 +68,9 @@ struct owner_counters {
   std::atomic<std::uint64_t> reports_invalid{0};
   std::atomic<std::uint64_t> flushes{0};
   std::atomic<bool> caught_up{false};
+  // Ledger records not folded yet, over the owned partitions (from the watermarks the fetches
+  // bring back; refreshed about every 200 ms).
+  std::atomic<std::int64_t> ledger_lag{0};
 };
 
 class partition_owner final : public ledger_gateway {
@@ -138,6 +141,8 @@ class partition_owner final : public ledger_gateway {
   std::atomic<bool> append_failed_{false};
   int since_flush_ = 0;
   std::chrono::steady_clock::time_point last_flush_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_lag_ = std::chrono::steady_clock::now();
+  void measure_lag();
 };
 
 }  // namespace tally

@@ -310,6 +310,16 @@ TEST(HttpEndToEnd, BadInputIsAnswered4xxAndChangesNothing) {
   auto b = fresh.get("/api/v1/agents/eng-1/budget");
   EXPECT_EQ(num(b.json(), "daily_spent_nanos"), 500'000'000);
   EXPECT_EQ(num(b.json(), "rejected_cost_nanos"), 0);
+  // /metrics (open) counts the refusals by route and status, and shows the consumer lag.
+  http_client open(p->http_port());
+  auto m = open.get("/metrics");
+  ASSERT_EQ(m.status, 200);
+  EXPECT_NE(
+      m.body.find(
+          R"(tally_http_requests_total{route="/api/v1/sessions/{session_id}/usage",method="POST",status="422"} 3)"),
+      std::string::npos)
+      << m.body;
+  EXPECT_NE(m.body.find("tally_consumer_lag_events "), std::string::npos);
   EXPECT_EQ(p->terminate(30s), 0) << p->log();
 }
 
