@@ -23,19 +23,6 @@ const budget_line* tightest(const budget_view& v, std::string_view window) {
   return best;
 }
 
-// The task of the agent's latest session (by opening time), or none.
-task_id latest_task(live_view& live, const team_id& team, const agent_id& agent) {
-  task_id task;
-  time_ms latest = 0;
-  for (auto& [id, s] : live.sessions(team)) {
-    if (s.agent == agent && s.opened_at >= latest) {
-      latest = s.opened_at;
-      task = s.task;
-    }
-  }
-  return task;
-}
-
 }  // namespace
 
 void agent_budget(api_deps& deps, request_ctx& ctx, respond_fn respond) {
@@ -49,7 +36,7 @@ void agent_budget(api_deps& deps, request_ctx& ctx, respond_fn respond) {
   }
   run_read(deps, team, std::move(respond), [&](live_view& live) {
     const time_ms now = deps.clock();
-    task_id task = task_q ? task_id{*task_q} : latest_task(live, team, agent);
+    task_id task = task_q ? task_id{*task_q} : live.latest_task(team, agent);
     auto v = budget_of(live, *deps.policy, team, agent, task, now);
     const auto* zone = zone_of(live, team);
     auto p = periods_of(now, zone);

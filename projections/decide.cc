@@ -144,6 +144,18 @@ std::int64_t live_view::task_count(const team_id& t) {
   return n;
 }
 
+task_id live_view::latest_task(const team_id& t, const agent_id& a) {
+  auto l = state_.latest_session_of(a);
+  if (l && l->team != t) l.reset();
+  for (auto& e : entities_) {
+    auto* p = std::get_if<session_opened>(&e.payload);
+    if (!p || p->team != t || p->agent != a) continue;
+    if (!l || later_than(e.time, p->session, *l))
+      l = latest_session{t, p->session, p->task, e.time};
+  }
+  return l ? l->task : task_id{};
+}
+
 namespace {
 
 // The ids under an entity key prefix ("team/", "task/acme/"), from the state, in order.

@@ -50,6 +50,9 @@ class live_view {
   std::optional<team_id> session_team(const session_id& s);
   std::optional<limit_set> limits(std::string_view scope_key);
   std::int64_t task_count(const team_id& t);
+  // The task of the agent's latest session in the team (pending sessions included); empty when
+  // the agent has none, or none with a task.
+  task_id latest_task(const team_id& t, const agent_id& a);
 
   // Listings, in id order, pending entities included.
   std::vector<std::pair<team_id, team_record>> teams();

@@ -19,6 +19,7 @@
 //          | 'limits/' ('g' | 't/' team | 'a/' agent)
 //          | 'sessionof/' session                      the team of a session id
 //          | 'taskcount/' team                         tasks created in the team
+//          | 'latest/' agent                           the agent's latest session (and task)
 //     value := JSON object (fields in a fixed order)
 //   column family "dedup":   key := team '/' event_id          value := day YYYY-MM-DD [answer]
 //     answer := TAB ('R' | 'J') TAB cost_nanos TAB over stop TAB request_hash TAB reason

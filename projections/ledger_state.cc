@@ -369,6 +369,31 @@ std::int64_t ledger_state::task_count(const team_id& t) {
   return o ? int_of(*o, "count") : 0;
 }
 
+bool later_than(time_ms at, const session_id& s, const latest_session& l) {
+  return at > l.opened_at || (at == l.opened_at && s.str() > l.session.str());
+}
+
+std::optional<latest_session> ledger_state::latest_session_of(const agent_id& a) {
+  auto& r = load(column::entities, "latest/" + a.str());
+  if (!r.present) return std::nullopt;
+  auto o = parse_object(r.value);
+  if (!o) return std::nullopt;
+  return latest_session{team_id{str_of(*o, "team_id")}, session_id{str_of(*o, "session_id")},
+                        task_id{str_of(*o, "task_id")}, int_of(*o, "opened_at")};
+}
+
+void ledger_state::note_latest(const team_id& t, const agent_id& a, const session_id& s,
+                               const task_id& k, time_ms opened_at) {
+  if (a.empty()) return;
+  if (auto l = latest_session_of(a); l && !later_than(opened_at, s, *l)) return;
+  json::object o;
+  o["team_id"] = t.str();
+  o["session_id"] = s.str();
+  o["task_id"] = k.str();
+  o["opened_at"] = opened_at;
+  put(column::entities, "latest/" + a.str(), json::serialize(o));
+}
+
 void ledger_state::index_session(const team_id& t, const session_id& s) {
   const auto key = "sessionof/" + s.str();
   if (load(column::entities, key).present) return;
@@ -507,6 +532,7 @@ fold_outcome ledger_state::apply(const event& e) {
             put(column::entities, "session/" + p.team.str() + "/" + p.session.str(),
                 encode_session(s));
             index_session(p.team, p.session);
+            note_latest(p.team, s.agent, p.session, s.task, s.opened_at);
           },
           [&](const session_ended& p) {
             auto old = session(p.team, p.session);
@@ -568,6 +594,7 @@ fold_outcome ledger_state::apply(const event& e) {
               put(column::entities, "session/" + p.team.str() + "/" + p.session.str(),
                   encode_session(s));
               index_session(p.team, p.session);
+              note_latest(p.team, s.agent, p.session, s.task, s.opened_at);
             }
             if (!p.agent.empty() && !entity_exists(entity_key("agent/", p.agent.str(), nullptr))) {
               json::object o;

@@ -63,6 +63,17 @@ struct session_record {
   std::string reason;
 };
 
+// The latest session an agent opened: by opening time, then by session id. What a budget read
+// without ?task_id= takes its task from.
+struct latest_session {
+  team_id team;
+  session_id session;
+  task_id task;
+  time_ms opened_at = 0;
+};
+// True when (at, s) is later than the latest session l (the order of latest_session).
+bool later_than(time_ms at, const session_id& s, const latest_session& l);
+
 // How an entity event changes a session record (the fold and the live view's overlay share
 // it). False when the event does not concern the session's record.
 bool apply_to_session(session_record& s, bool exists, const event& e);
@@ -108,6 +119,7 @@ class ledger_state {
   std::optional<limit_set> limits(std::string_view scope_key);
   // The team of a session id (the first team that opened it: ids are meant to be org-unique).
   std::optional<team_id> session_team(const session_id& s);
+  std::optional<latest_session> latest_session_of(const agent_id& a);
   // How many tasks a team has created (numbers the tasks created without a client id).
   std::int64_t task_count(const team_id& t);
   // Every entity row whose key starts with prefix, cache over store, in key order.
@@ -165,6 +177,8 @@ class ledger_state {
   void put(column cf, std::string_view key, std::string value);
   bool entity_exists(std::string_view key);
   void index_session(const team_id& t, const session_id& s);
+  void note_latest(const team_id& t, const agent_id& a, const session_id& s, const task_id& k,
+                   time_ms opened_at);
 
   state_source* source_;
   totals_map totals_;

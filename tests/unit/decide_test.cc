@@ -470,3 +470,41 @@ TEST_F(decide, an_agent_reporting_under_a_second_team_is_refused_pending_or_fold
 
 }  // namespace
 }  // namespace tally
+
+namespace tally {
+namespace {
+
+// The task a budget read defaults to: the agent's latest session by opening time (then id),
+// from the fold's index, with pending sessions overlaid, and only within the asked team.
+TEST(live_view_latest_task, latest_by_opening_time_then_id_pending_included) {
+  ledger_state state;
+  live_view live{state};
+  auto open = [](std::string id, std::string session, std::string task, time_ms at) {
+    event e;
+    e.id = event_id{std::move(id)};
+    e.time = at;
+    e.payload = session_opened{team_id{"acme"}, agent_id{"eng-1"}, session_id{std::move(session)},
+                               task_id{std::move(task)}, "m", ""};
+    return e;
+  };
+  const team_id acme{"acme"};
+  const agent_id eng{"eng-1"};
+  EXPECT_TRUE(live.latest_task(acme, eng).empty());
+  state.apply(open("o1", "s-b", "594", now));
+  state.apply(open("o2", "s-c", "12", now - minute));  // opened earlier: not the latest
+  EXPECT_EQ(live.latest_task(acme, eng).str(), "594");
+  state.apply(open("o3", "s-a", "7", now));  // same time, smaller id: not the latest
+  EXPECT_EQ(live.latest_task(acme, eng).str(), "594");
+  state.apply(open("o4", "s-d", "8", now));  // same time, larger id: the latest
+  EXPECT_EQ(live.latest_task(acme, eng).str(), "8");
+  EXPECT_TRUE(live.latest_task(team_id{"other"}, eng).empty());
+
+  auto pending = open("o5", "s-e", "99", now + minute);
+  live.add_pending(pending);
+  EXPECT_EQ(live.latest_task(acme, eng).str(), "99");
+  live.remove_pending(pending);  // never made it
+  EXPECT_EQ(live.latest_task(acme, eng).str(), "8");
+}
+
+}  // namespace
+}  // namespace tally

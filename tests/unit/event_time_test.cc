@@ -2,6 +2,9 @@
 // zone, including offsets that are not whole hours and days that DST makes 23 or 25 hours long.
 #include "schemas/event_time.h"
 
+#include <vector>
+
+#include <date/date.h>
 #include <gtest/gtest.h>
 
 namespace tally {
@@ -28,6 +31,26 @@ TEST(event_time, formats_utc_with_milliseconds) {
   EXPECT_EQ(format_rfc3339(0), "1970-01-01T00:00:00.000Z");
   EXPECT_EQ(format_rfc3339(1'795'428'000'123), "2026-11-23T10:00:00.123Z");
   EXPECT_EQ(format_rfc3339(1'795'428'000'000), "2026-11-23T10:00:00.000Z");
+}
+
+TEST(event_time, formats_like_the_date_library_at_every_kind_of_instant) {
+  // The formatter does its own civil-date arithmetic; date::format is the reference.
+  std::vector<time_ms> times = {0,
+                                -1,
+                                -86'400'000,
+                                951'782'400'000 /* 2000-02-29 */,
+                                253'402'300'799'999 /* 9999-12-31T23:59:59.999 */,
+                                -62'167'219'200'000 /* 0000-01-01 */};
+  std::uint64_t x = 0x9E3779B97F4A7C15ull;  // fixed seed: xorshift over ±300 years
+  for (int i = 0; i < 20'000; ++i) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    times.push_back(static_cast<time_ms>(x % 19'000'000'000'000ull) - 9'500'000'000'000);
+  }
+  for (time_ms t : times) {
+    using namespace std::chrono;
+    auto ref = date::format("%FT%TZ", date::sys_time<milliseconds>{milliseconds{t}});
+    ASSERT_EQ(format_rfc3339(t), ref) << t;
+  }
 }
 
 TEST(event_time, parses_zulu_offsets_and_fractions) {
