@@ -1,9 +1,60 @@
 #include "api/json_writer.h"
 
-#include <boost/json/serialize.hpp>
-#include <boost/json/string.hpp>
+#include <charconv>
 
 namespace tally::api {
+namespace {
+
+// The inside of a JSON string literal: '"', '\\' and control characters escaped (short forms
+// where JSON has them), everything else, UTF-8 included, as it is: the text Boost.JSON's
+// serializer writes.
+void append_escaped(std::string& out, std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::size_t run = 0;  // start of the bytes not yet copied
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    out.push_back('\\');
+    switch (c) {
+      case '"':
+        out.push_back('"');
+        break;
+      case '\\':
+        out.push_back('\\');
+        break;
+      case '\b':
+        out.push_back('b');
+        break;
+      case '\f':
+        out.push_back('f');
+        break;
+      case '\n':
+        out.push_back('n');
+        break;
+      case '\r':
+        out.push_back('r');
+        break;
+      case '\t':
+        out.push_back('t');
+        break;
+      default:
+        out.append("u00");
+        out.push_back(hex[c >> 4]);
+        out.push_back(hex[c & 15]);
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+}
+
+void append_quoted(std::string& out, std::string_view s) {
+  out.push_back('"');
+  append_escaped(out, s);
+  out.push_back('"');
+}
+
+}  // namespace
 
 void json_writer::comma() {
   if (need_comma_) out_.push_back(',');
@@ -38,7 +89,7 @@ json_writer& json_writer::end_array() {
 
 json_writer& json_writer::key(std::string_view k) {
   comma();
-  out_.append(boost::json::serialize(boost::json::string(k)));
+  append_quoted(out_, k);
   out_.push_back(':');
   need_comma_ = false;
   return *this;
@@ -46,13 +97,15 @@ json_writer& json_writer::key(std::string_view k) {
 
 json_writer& json_writer::string(std::string_view v) {
   comma();
-  out_.append(boost::json::serialize(boost::json::string(v)));
+  append_quoted(out_, v);
   return *this;
 }
 
 json_writer& json_writer::integer(std::int64_t v) {
   comma();
-  out_.append(std::to_string(v));
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out_.append(buf, r.ptr);
   return *this;
 }
 
@@ -80,15 +133,25 @@ json_writer& json_writer::raw(std::string_view json) {
   return *this;
 }
 
+json_writer& json_writer::suffixed_key(std::string_view k, std::string_view suffix) {
+  comma();
+  out_.push_back('"');
+  append_escaped(out_, k);
+  append_escaped(out_, suffix);
+  out_.append("\":");
+  need_comma_ = false;
+  return *this;
+}
+
 json_writer& json_writer::money(std::string_view k, nanos v) {
-  key(std::string(k) + "_usd").usd(v);
-  return key(std::string(k) + "_nanos").integer(v.count);
+  suffixed_key(k, "_usd").usd(v);
+  return suffixed_key(k, "_nanos").integer(v.count);
 }
 
 json_writer& json_writer::money(std::string_view k, std::optional<nanos> v) {
   if (v) return money(k, *v);
-  key(std::string(k) + "_usd").null();
-  return key(std::string(k) + "_nanos").null();
+  suffixed_key(k, "_usd").null();
+  return suffixed_key(k, "_nanos").null();
 }
 
 }  // namespace tally::api

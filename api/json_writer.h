@@ -1,6 +1,6 @@
 // A small JSON text builder for answers: money goes out as exact decimal numbers (format_usd),
 // which Boost.JSON's value type cannot hold without passing through double. Strings are escaped
-// by Boost.JSON's serializer. Commas are placed automatically.
+// exactly as Boost.JSON's serializer escapes them. Commas are placed automatically.
 // Thread-safety: one writer per answer.
 #pragma once
 
@@ -44,6 +44,8 @@ class json_writer {
   std::string take() { return std::move(out_); }
 
  private:
+  json_writer& suffixed_key(std::string_view k, std::string_view suffix);  // key k + suffix
+
   void comma();
   std::string out_;
   bool need_comma_ = false;
