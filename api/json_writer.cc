@@ -1,5 +1,6 @@
 #include "api/json_writer.h"
 
+#include <array>
 #include <charconv>
 
 namespace tally::api {
@@ -10,10 +11,15 @@ namespace {
 // serializer writes.
 void append_escaped(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
+  static constexpr auto plain = [] {  // bytes that go out as they are
+    std::array<bool, 256> t{};
+    for (int c = 0x20; c < 256; ++c) t[c] = c != '"' && c != '\\';
+    return t;
+  }();
   std::size_t run = 0;  // start of the bytes not yet copied
   for (std::size_t i = 0; i < s.size(); ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    if (plain[c]) continue;
     out.append(s.data() + run, i - run);
     run = i + 1;
     out.push_back('\\');
