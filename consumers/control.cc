@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <stdexcept>
+#include <thread>
 
 #include <openssl/sha.h>
 #include <simdjson.h>
@@ -35,6 +36,36 @@ std::string short_hash(const std::string& s) {
 void wait_acked(producer& out, const char* what) {
   if (!out.flush(30'000))
     throw std::runtime_error(std::string("publishing ") + what + " timed out");
+}
+
+// Polls the metadata until each topic has its partitions, every one with a leader. Returns ""
+// or what was still missing at the deadline.
+std::string wait_for_leaders(rd_kafka_t* rk, const std::vector<std::pair<std::string, int>>& want,
+                             int timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::string missing;
+  for (;;) {
+    missing.clear();
+    const rd_kafka_metadata_t* md = nullptr;
+    if (rd_kafka_metadata(rk, 1, nullptr, &md, 5'000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      missing = "metadata unavailable";
+    } else {
+      for (auto& [name, partitions] : want) {
+        int led = 0;
+        for (int i = 0; i < md->topic_cnt; ++i) {
+          const auto& t = md->topics[i];
+          if (name != t.topic || t.err) continue;
+          for (int j = 0; j < t.partition_cnt; ++j) led += t.partitions[j].leader >= 0 ? 1 : 0;
+        }
+        if (led < partitions)
+          missing += name + " has " + std::to_string(led) + " of " + std::to_string(partitions) +
+                     " partitions led; ";
+      }
+      rd_kafka_metadata_destroy(md);
+    }
+    if (missing.empty() || std::chrono::steady_clock::now() > deadline) return missing;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling the broker's view
+  }
 }
 
 }  // namespace
@@ -89,6 +120,14 @@ void ensure_topics(const std::string& brokers, const topic_names& topics, int pa
   rd_kafka_AdminOptions_destroy(opts);
   rd_kafka_NewTopic_destroy_array(news.data(), news.size());
   rd_kafka_queue_destroy(q);
+  // CreateTopics answers once the controller has the topics; the broker's metadata may show
+  // them a moment later. A consumer that subscribes before then is assigned nothing until its
+  // next metadata refresh (minutes), so wait until every partition has a leader.
+  if (failure.empty()) {
+    std::vector<std::pair<std::string, int>> want;
+    for (auto& s : specs) want.emplace_back(*s.name, s.partitions);
+    failure = wait_for_leaders(rk, want, 30'000);
+  }
   rd_kafka_destroy(rk);
   if (!failure.empty()) throw std::runtime_error("creating topics: " + failure);
 }

@@ -285,6 +285,7 @@ void ledger_state::put(column cf, std::string_view key, std::string value) {
   r.value = std::move(value);
   r.present = true;
   r.parsed = -1;
+  r.decoded.reset();
   if (!r.dirty) {
     r.dirty = true;
     dirty_rows_[static_cast<int>(cf)].emplace_back(key);
@@ -298,41 +299,57 @@ bool ledger_state::entity_exists(std::string_view key) {
   return r.parsed == 1;
 }
 
-std::optional<team_record> ledger_state::team(const team_id& t) {
-  auto& r = load(column::entities, "team/" + t.str());
+template <class T, class Decode>
+std::optional<T> ledger_state::cached_record(std::string_view key, Decode decode) {
+  auto& r = load(column::entities, key);
   if (!r.present) return std::nullopt;
-  auto o = parse_object(r.value);
-  if (!o) return std::nullopt;
-  return team_record{str_of(*o, "name"), str_of(*o, "timezone")};
+  if (!r.decoded) {
+    std::optional<T> rec = decode(r.value);
+    if (!rec) return std::nullopt;
+    r.decoded = std::make_shared<const T>(std::move(*rec));
+  }
+  return *static_cast<const T*>(r.decoded.get());
+}
+
+std::optional<team_record> ledger_state::team(const team_id& t) {
+  return cached_record<team_record>(
+      "team/" + t.str(), [](const std::string& v) -> std::optional<team_record> {
+        auto o = parse_object(v);
+        if (!o) return std::nullopt;
+        return team_record{str_of(*o, "name"), str_of(*o, "timezone")};
+      });
 }
 
 std::optional<agent_record> ledger_state::agent(const agent_id& a) {
-  auto& r = load(column::entities, "agent/" + a.str());
-  if (!r.present) return std::nullopt;
-  auto o = parse_object(r.value);
-  if (!o) return std::nullopt;
-  return agent_record{team_id{str_of(*o, "team_id")}, str_of(*o, "name"), str_of(*o, "type")};
+  return cached_record<agent_record>(
+      "agent/" + a.str(), [](const std::string& v) -> std::optional<agent_record> {
+        auto o = parse_object(v);
+        if (!o) return std::nullopt;
+        return agent_record{team_id{str_of(*o, "team_id")}, str_of(*o, "name"), str_of(*o, "type")};
+      });
 }
 
 std::optional<task_record> ledger_state::task(const team_id& t, const task_id& k) {
-  auto& r = load(column::entities, "task/" + t.str() + "/" + k.str());
-  if (!r.present) return std::nullopt;
-  auto o = parse_object(r.value);
-  if (!o) return std::nullopt;
-  task_record rec{str_of(*o, "title"), str_of(*o, "priority"), str_of(*o, "task_type"), {}, {}};
-  if (auto* tags = o->if_contains("tags"); tags && tags->is_array()) {
-    for (auto& tag : tags->get_array()) {
-      if (tag.is_string()) rec.tags.emplace_back(tag.get_string());
-    }
-  }
-  get_opt(*o, "budget_nanos", rec.budget);
-  return rec;
+  return cached_record<task_record>(
+      "task/" + t.str() + "/" + k.str(), [](const std::string& v) -> std::optional<task_record> {
+        auto o = parse_object(v);
+        if (!o) return std::nullopt;
+        task_record rec{
+            str_of(*o, "title"), str_of(*o, "priority"), str_of(*o, "task_type"), {}, {}};
+        if (auto* tags = o->if_contains("tags"); tags && tags->is_array()) {
+          for (auto& tag : tags->get_array()) {
+            if (tag.is_string()) rec.tags.emplace_back(tag.get_string());
+          }
+        }
+        get_opt(*o, "budget_nanos", rec.budget);
+        return rec;
+      });
 }
 
-std::optional<session_record> ledger_state::session(const team_id& t, const session_id& s) {
-  auto& r = load(column::entities, "session/" + t.str() + "/" + s.str());
-  if (!r.present) return std::nullopt;
-  auto o = parse_object(r.value);
+namespace {
+
+std::optional<session_record> decode_session(const std::string& v) {
+  auto o = parse_object(v);
   if (!o) return std::nullopt;
   session_record rec;
   rec.agent = agent_id{str_of(*o, "agent_id")};
@@ -346,20 +363,28 @@ std::optional<session_record> ledger_state::session(const team_id& t, const sess
   return rec;
 }
 
+}  // namespace
+
+std::optional<session_record> ledger_state::session(const team_id& t, const session_id& s) {
+  return cached_record<session_record>("session/" + t.str() + "/" + s.str(), decode_session);
+}
+
 std::optional<limit_set> ledger_state::limits(std::string_view scope_key) {
-  auto& r = load(column::entities, "limits/" + std::string(scope_key));
-  if (!r.present) return std::nullopt;
-  auto l = decode_limit_set(r.value);
-  if (!l) return std::nullopt;
-  return *l;
+  return cached_record<limit_set>("limits/" + std::string(scope_key),
+                                  [](const std::string& v) -> std::optional<limit_set> {
+                                    auto l = decode_limit_set(v);
+                                    if (!l) return std::nullopt;
+                                    return *l;
+                                  });
 }
 
 std::optional<team_id> ledger_state::session_team(const session_id& s) {
-  auto& r = load(column::entities, "sessionof/" + s.str());
-  if (!r.present) return std::nullopt;
-  auto o = parse_object(r.value);
-  if (!o) return std::nullopt;
-  return team_id{str_of(*o, "team_id")};
+  return cached_record<team_id>("sessionof/" + s.str(),
+                                [](const std::string& v) -> std::optional<team_id> {
+                                  auto o = parse_object(v);
+                                  if (!o) return std::nullopt;
+                                  return team_id{str_of(*o, "team_id")};
+                                });
 }
 
 std::int64_t ledger_state::task_count(const team_id& t) {
@@ -374,12 +399,13 @@ bool later_than(time_ms at, const session_id& s, const latest_session& l) {
 }
 
 std::optional<latest_session> ledger_state::latest_session_of(const agent_id& a) {
-  auto& r = load(column::entities, "latest/" + a.str());
-  if (!r.present) return std::nullopt;
-  auto o = parse_object(r.value);
-  if (!o) return std::nullopt;
-  return latest_session{team_id{str_of(*o, "team_id")}, session_id{str_of(*o, "session_id")},
-                        task_id{str_of(*o, "task_id")}, int_of(*o, "opened_at")};
+  return cached_record<latest_session>(
+      "latest/" + a.str(), [](const std::string& v) -> std::optional<latest_session> {
+        auto o = parse_object(v);
+        if (!o) return std::nullopt;
+        return latest_session{team_id{str_of(*o, "team_id")}, session_id{str_of(*o, "session_id")},
+                              task_id{str_of(*o, "task_id")}, int_of(*o, "opened_at")};
+      });
 }
 
 void ledger_state::note_latest(const team_id& t, const agent_id& a, const session_id& s,

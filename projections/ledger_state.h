@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -165,7 +166,14 @@ class ledger_state {
     bool present = false;
     bool dirty = false;
     std::int8_t parsed = -1;  // entities: value is a JSON object (1), is not (0), unknown (-1)
+    // The record decoded from value (team_record, session_record, ...), kept until value
+    // changes: hot reads (every budget check, every usage report) parse each row once.
+    std::shared_ptr<const void> decoded;
   };
+  // The record of an entity row, decoded by decode(value) on first use; nullopt when absent or
+  // undecodable.
+  template <class T, class Decode>
+  std::optional<T> cached_record(std::string_view key, Decode decode);
   using totals_map = std::unordered_map<std::string, totals_entry, string_hash, std::equal_to<>>;
   using row_map = std::unordered_map<std::string, row, string_hash, std::equal_to<>>;
   static constexpr int column_count = 5;
