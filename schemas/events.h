@@ -149,6 +149,8 @@ const team_id& event_team(const event& e);
 
 // Structured-mode CloudEvent JSON.
 std::string encode_event(const event& e);
+// The same text built as a Boost.JSON value: the reference the codec test holds encode_event to.
+std::string encode_event_with_boost_json(const event& e);
 
 enum class decode_errc {
   ok = 0,

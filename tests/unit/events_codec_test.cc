@@ -167,6 +167,28 @@ TEST(events_codec, every_payload_round_trips_with_all_fields) {
   }
 }
 
+TEST(events_codec, direct_text_is_the_boost_json_text) {
+  // encode_event writes the envelope and usage payloads straight to text: byte for byte what
+  // Boost.JSON writes for the same values, with escapes, empty and extreme fields too.
+  auto events = one_of_each();
+  usage_recorded odd{sample_usage()};
+  odd.model = "m\"\\/\n\t\x01\x1f\x7f é";
+  odd.reason = "";
+  odd.request_hash = "abc";
+  odd.tokens = {.input = INT64_MAX, .output = 0, .cache_creation = 0, .cache_read = 0};
+  odd.cost = nanos{INT64_MIN};
+  odd.epoch = -1;
+  event e;
+  e.id = event_id{"id \"q\""};
+  e.time = 0;
+  e.source = "";
+  e.payload = odd;
+  events.push_back(e);
+  for (const auto& ev : events) {
+    EXPECT_EQ(encode_event(ev), encode_event_with_boost_json(ev));
+  }
+}
+
 TEST(events_codec, envelope_is_a_cloudevent) {
   event e;
   e.id = event_id{"e-1"};
