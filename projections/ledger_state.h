@@ -114,6 +114,9 @@ class ledger_state {
   void scan_entities(std::string_view prefix,
                      const std::function<void(std::string_view, std::string_view)>& f);
 
+  // One entity row's value (absent: nullopt), cache over store.
+  std::optional<std::string> entity(std::string_view key);
+
   bool seen(const team_id& t, const event_id& id);
   // The answer a folded usage event gave (from its dedup marker).
   std::optional<original_answer> original(const team_id& t, const event_id& id);
@@ -165,6 +168,8 @@ class ledger_state {
   void put(column cf, std::string_view key, std::string value);
   bool entity_exists(std::string_view key);
   void index_session(const team_id& t, const session_id& s);
+  // The fold of the alert events (projections/alert_fold.cc): feed, alert state, outbox.
+  void apply_alert(const event& e);
 
   state_source* source_;
   totals_map totals_;
