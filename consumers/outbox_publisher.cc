@@ -144,13 +144,13 @@ bool outbox_publisher::publish_pass() {
   w->ok.assign(rows.size(), 0);
   for (std::size_t i = 0; i < rows.size(); ++i) {
     auto& r = rows[i];
-    auto err = out_.produce(options_.alerts_topic, -1, r.scope, r.value,
-                            cloudevent_headers(r.id, r.type, r.source, r.time),
-                            [w, i](const delivery& d) {
-                              std::lock_guard lock(w->m);
-                              w->ok[i] = d.err ? 0 : 1;
-                              if (--w->left == 0) w->cv.notify_all();
-                            });
+    auto err =
+        out_.produce(options_.alerts_topic, -1, r.scope, r.value,
+                     cloudevent_headers(r.id, r.type, r.source, r.time), [w, i](const delivery& d) {
+                       std::lock_guard lock(w->m);
+                       w->ok[i] = d.err ? 0 : 1;
+                       if (--w->left == 0) w->cv.notify_all();
+                     });
     if (err) {
       std::lock_guard lock(w->m);
       if (--w->left == 0) w->cv.notify_all();
@@ -192,7 +192,8 @@ void outbox_publisher::run() {
     } catch (const std::exception& e) {
       spdlog::warn("outbox: {}; retrying", e.what());
       std::unique_lock lock(mu_);
-      cv_.wait_for(lock, std::chrono::milliseconds(options_.retry_ms), [&] { return stop_.load(); });
+      cv_.wait_for(lock, std::chrono::milliseconds(options_.retry_ms),
+                   [&] { return stop_.load(); });
     }
   }
   while (counters_.reconciled) {
@@ -200,7 +201,8 @@ void outbox_publisher::run() {
     std::unique_lock lock(mu_);
     if (stop_) break;
     if (!ok) {
-      cv_.wait_for(lock, std::chrono::milliseconds(options_.retry_ms), [&] { return stop_.load(); });
+      cv_.wait_for(lock, std::chrono::milliseconds(options_.retry_ms),
+                   [&] { return stop_.load(); });
     } else {
       cv_.wait_for(lock, std::chrono::milliseconds(options_.idle_ms), [&] { return notified_; });
     }

@@ -30,7 +30,7 @@
 namespace tally {
 
 struct outbox_options {
-  std::string brokers;                        // bootstrap servers (to read the alerts topic)
+  std::string brokers;  // bootstrap servers (to read the alerts topic)
   std::string alerts_topic = "tally.alerts.v1";
   std::size_t batch = 500;  // rows published per pass at most
   int idle_ms = 1000;       // look at the outbox this often without a notify

@@ -96,7 +96,8 @@ void add_crossing(live_view& live, alert_subject s, const alert_threshold_spec& 
   static_cast<alert_subject&>(c) = s;
   c.message = render_message(t.message, s);
   c.crossing_event = cause.id;
-  out.push_back(make_event(cause, alert_id(s), std::move(c)));
+  event_id id = alert_id(s);
+  out.push_back(make_event(cause, std::move(id), std::move(c)));
 }
 
 void add_resolution(live_view& live, alert_subject s, const alert_threshold_spec& t,
@@ -111,7 +112,8 @@ void add_resolution(live_view& live, alert_subject s, const alert_threshold_spec
   r.alert = alert_id(s);
   r.reason = reason;
   r.cause_event = cause.id;
-  out.push_back(make_event(cause, resolution_id(r.alert), std::move(r)));
+  event_id id = resolution_id(r.alert);
+  out.push_back(make_event(cause, std::move(id), std::move(r)));
 }
 
 std::string usd(std::int64_t n) {
@@ -310,8 +312,8 @@ void add_limit_change_alerts(live_view& live, const limit_policy& p, const limit
     s.spent = nanos{spent};
     s.limit = w.after.value_or(nanos{0});
     for (auto& t : cfg.thresholds) {
-      const bool over = w.after && w.after->count > 0 &&
-                        spent >= threshold_amount(w.after->count, t.percent);
+      const bool over =
+          w.after && w.after->count > 0 && spent >= threshold_amount(w.after->count, t.percent);
       if (over) {
         add_crossing(live, s, t, cause, out);
       } else {

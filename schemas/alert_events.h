@@ -18,7 +18,13 @@
 namespace tally {
 
 // do not renumber: on-disk format
-enum class alert_scope_kind : std::uint8_t { global = 1, team = 2, agent = 3, task = 4, session = 5 };
+enum class alert_scope_kind : std::uint8_t {
+  global = 1,
+  team = 2,
+  agent = 3,
+  task = 4,
+  session = 5
+};
 std::string_view to_string(alert_scope_kind k);
 // False when s names no kind.
 bool parse_alert_scope_kind(std::string_view s, alert_scope_kind& out);
