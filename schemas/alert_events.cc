@@ -64,7 +64,7 @@ void put_subject(json::object& o, const alert_subject& s) {
 }
 
 void read_subject(const json::object& o, alert_subject& s) {
-  s.team = id_of<team_id>(o, "team_id", false);
+  s.team = id_of<team_id>(o, "team_id", true);  // empty: a global limit change's
   auto& sv = need(o, "scope");
   if (!sv.is_object()) throw std::invalid_argument("scope is not an object");
   if (!parse_alert_scope_kind(str(sv.get_object(), "kind"), s.kind)) {

@@ -334,7 +334,11 @@ TEST(alert_codec, every_alert_event_round_trips) {
   r.alert = event_id{"thr:x"};
   r.reason = "new_period";
   r.cause_event = event_id{"ev-10"};
-  for (event_payload p : {event_payload{c}, event_payload{r},
+  budget_threshold_resolved global = r;  // a global limit change: no team
+  global.team = team_id{};
+  global.kind = alert_scope_kind::global;
+  global.scope_id = "global";
+  for (event_payload p : {event_payload{c}, event_payload{r}, event_payload{global},
                           event_payload{alert_acknowledged{team_id{"acme"}, event_id{"a"}, "k"}},
                           event_payload{alert_thresholds_set{
                               team_id{}, default_threshold_specs(), {{"webhook", false}}}}}) {
