@@ -252,6 +252,29 @@ TEST_F(thresholds, per_team_thresholds_replace_the_configured_ones) {
   EXPECT_EQ(bad.code, "bad_level");
 }
 
+TEST_F(thresholds, a_global_limit_set_below_spend_alerts_through_the_codec) {
+  spend("a", 6 * usd);
+  command_context cc{&policy, now + 1000, "tally", event_id{"lim-g"}};
+  auto d = decide_set_limits(
+      live, cc,
+      limits_set{team_id{}, limit_scope::global, "", limit_set{.cost_per_day = nanos{7 * usd}}});
+  // $6 of $7: 50 % and 80 % are already crossed when the limit is set.
+  std::vector<std::string> ids = ids_of_type(d.events, "tally.budget_threshold_crossed.v1");
+  EXPECT_EQ(ids, (std::vector<std::string>{"thr:global:global:day:2026-11-23:50",
+                                           "thr:global:global:day:2026-11-23:80"}));
+  for (auto& e : d.events) {
+    auto back = decode_event(encode_event(e));  // as the projector reads them from the ledger
+    ASSERT_TRUE(back) << encode_event(e);
+    state.apply(*back);
+  }
+  auto row = find_alert(live, event_id{"thr:global:global:day:2026-11-23:80"});
+  ASSERT_TRUE(row);
+  EXPECT_EQ(row->crossed.kind, alert_scope_kind::global);
+  EXPECT_EQ(row->crossed.spent.count, 6 * usd);
+  EXPECT_EQ(row->crossed.team.str(), "");
+  EXPECT_EQ(row->crossed.crossing_event.str(), "lim-g");
+}
+
 TEST(threshold_messages, templates_are_filled_in) {
   alert_subject s;
   s.kind = alert_scope_kind::agent;
