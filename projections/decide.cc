@@ -371,8 +371,8 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
     const utc_day utc = utc_day_of(at);
     totals day = live.get(totals_key("g", window_day, utc.day()));
     totals month = live.get(totals_key("g", window_month, utc.month()));
-    add_window_checks(checks, "global", effective_global_limits(live, policy), day, month, u,
-                      lines, alert_scope_kind::global, "global", utc.day(), utc.month());
+    add_window_checks(checks, "global", effective_global_limits(live, policy), day, month, u, lines,
+                      alert_scope_kind::global, "global", utc.day(), utc.month());
   }
   {
     auto [day, month] = day_month(scope_team(u.team));
