@@ -69,6 +69,14 @@ void get_limits(api_deps&, request_ctx&, respond_fn);
 void put_limits(api_deps&, request_ctx&, respond_fn);
 void limits_status(api_deps&, request_ctx&, respond_fn);
 
+// The alert feed, acknowledgements and thresholds (handlers_alerts.cc). GET /alerts filters by
+// ?team_id= level= scope=<kind>[:<id>] acknowledged= resolved= since= until=, pages by limit=
+// and cursor= (next_cursor of the previous page).
+void list_alerts(api_deps&, request_ctx&, respond_fn);
+void acknowledge_alert(api_deps&, request_ctx&, respond_fn);
+void get_alerts_config(api_deps&, request_ctx&, respond_fn);
+void put_alerts_config(api_deps&, request_ctx&, respond_fn);
+
 // What the usage and limits reads share (handlers_usage.cc).
 // The scope of a read: the org (an org-wide admin without ?team_id=) or one team the caller may
 // read (?team_id=, else the credential's team); 400 for a malformed team_id, 403 otherwise.

@@ -15,6 +15,7 @@
 
 #include "api/node_api.h"
 #include "consumers/control.h"
+#include "consumers/outbox_publisher.h"
 #include "consumers/partition_owner.h"
 #include "projections/budget.h"
 #include "projections/store.h"
@@ -46,6 +47,10 @@ tally::limit_policy policy_of(const tally::tally_config& c) {
   p.team_default = to_limit_set(c.limits.team_default);
   p.agent_default = to_limit_set(c.limits.agent_default);
   for (auto& [id, a] : c.limits.agents) p.agents[id] = to_limit_set(a);
+  p.thresholds.clear();
+  for (auto& t : c.alerts.thresholds) p.thresholds.push_back({t.percent, t.level, t.message});
+  p.notifications.clear();
+  for (auto& n : c.alerts.notifications) p.notifications.push_back({n.type, n.enabled});
   for (auto& [id, t] : c.teams) {
     // A team's overrides apply key by key over the team default.
     auto l = p.team_default;
@@ -156,6 +161,15 @@ int run_owner(const common_options& o, bool replay) {
   oo.late_grace_ms = config.late_grace_ms;
   oo.future_skew_ms = config.future_skew_ms;
   oo.source = "tally/" + o.node_id;
+  // serve publishes the alerts the fold put in the outbox; replay only rebuilds the outbox, and
+  // the next serve drops what the alerts topic already holds.
+  std::unique_ptr<tally::outbox_publisher> outbox;
+  if (!replay) {
+    outbox = std::make_unique<tally::outbox_publisher>(
+        tally::outbox_options{.brokers = brokers, .alerts_topic = topics.alerts}, store, out);
+    oo.after_outbox_flush = [p = outbox.get()] { p->notify(); };
+    outbox->start();
+  }
   tally::partition_owner owner(oo, store, out, pricing, policy);
   std::unique_ptr<tally::api::node_api> api;
   if (!replay && o.listen != "off") {
@@ -190,9 +204,11 @@ int run_owner(const common_options& o, bool replay) {
   } catch (...) {
     g_stop = true;
     watcher.join();
+    if (outbox) outbox->stop();
     throw;
   }
   watcher.join();
+  if (outbox) outbox->stop();
   const auto& c = owner.counters();
   spdlog::info(
       "stopped: folded {}, duplicates {}, skipped {}, reports recorded {} rejected {} "

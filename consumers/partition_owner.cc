@@ -1,5 +1,6 @@
 #include "consumers/partition_owner.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <vector>
 
@@ -276,6 +277,11 @@ void partition_owner::flush() {
     auto s = store_.write(changes);
     if (!s.ok()) throw std::runtime_error("store write failed: " + s.ToString());
     counters_.flushes.fetch_add(1, std::memory_order_relaxed);
+    if (options_.after_outbox_flush &&
+        std::any_of(changes.begin(), changes.end(),
+                    [](const ledger_state::change& c) { return c.cf == column::outbox; })) {
+      options_.after_outbox_flush();
+    }
   }
   since_flush_ = 0;
   last_flush_ = std::chrono::steady_clock::now();

@@ -55,6 +55,9 @@ struct owner_options {
   time_ms late_grace_ms = 7 * 86'400'000;  // reports older than this are refused
   time_ms future_skew_ms = 5 * 60'000;     // reports further ahead are refused
   std::string source = "tally";            // CloudEvents source of decided events
+  // Called on the owner thread after a flush that wrote outbox rows (the outbox publisher's
+  // notify); must not block.
+  std::function<void()> after_outbox_flush;
 };
 
 // Counters for /metrics and `inspect`; written by the owner thread, read anywhere.

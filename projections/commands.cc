@@ -1,5 +1,6 @@
 #include "projections/commands.h"
 
+#include "projections/thresholds.h"
 #include "schemas/event_time.h"
 
 namespace tally {
@@ -159,7 +160,11 @@ command_decision decide_set_limits(live_view& live, const command_context& ctx,
       bad_i(l.max_concurrent_sessions)) {
     return refuse(refusal::invalid, "negative_limit", "limits are never negative");
   }
-  return accept(ctx, c);
+  static const limit_policy no_policy;
+  auto d = accept(ctx, c);
+  add_limit_change_alerts(live, ctx.policy ? *ctx.policy : no_policy, c, d.events.front(),
+                          d.events);
+  return d;
 }
 
 }  // namespace tally

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "projections/thresholds.h"
 #include "schemas/event_time.h"
 
 namespace tally {
@@ -24,12 +25,19 @@ struct check {
 };
 
 void add_window_checks(std::vector<check>& out, const std::string& name, const limit_set& l,
-                       const totals& day, const totals& month, const usage_decided& u) {
+                       const totals& day, const totals& month, const usage_decided& u,
+                       std::vector<threshold_line>& lines, alert_scope_kind kind,
+                       std::string_view scope_id, std::string_view day_period,
+                       std::string_view month_period) {
   if (l.cost_per_day) {
     out.push_back({name + ":day:cost", day.cost_nanos, l.cost_per_day->count, u.cost.count});
+    lines.push_back({kind, std::string(scope_id), "day", std::string(day_period), day.cost_nanos,
+                     l.cost_per_day->count});
   }
   if (l.cost_per_month) {
     out.push_back({name + ":month:cost", month.cost_nanos, l.cost_per_month->count, u.cost.count});
+    lines.push_back({kind, std::string(scope_id), "month", std::string(month_period),
+                     month.cost_nanos, l.cost_per_month->count});
   }
   if (l.tokens_per_day) {
     out.push_back({name + ":day:tokens", day.tokens(), *l.tokens_per_day, u.tokens.total()});
@@ -366,6 +374,7 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
   static const limit_policy no_policy;
   const limit_policy& policy = ctx.policy ? *ctx.policy : no_policy;
   std::vector<check> checks;
+  std::vector<threshold_line> lines;  // the cost limits, for the alert thresholds
   auto day_month = [&](const std::string& scope) {
     return std::pair{live.get(totals_key(scope, window_day, u.day)),
                      live.get(totals_key(scope, window_month, u.month))};
@@ -374,18 +383,20 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
     const utc_day utc = utc_day_of(at);
     totals day = live.get(totals_key("g", window_day, utc.day()));
     totals month = live.get(totals_key("g", window_month, utc.month()));
-    add_window_checks(checks, "global", effective_global_limits(live, policy), day, month, u);
+    add_window_checks(checks, "global", effective_global_limits(live, policy), day, month, u, lines,
+                      alert_scope_kind::global, "global", utc.day(), utc.month());
   }
   {
     auto [day, month] = day_month(scope_team(u.team));
     add_window_checks(checks, "team:" + u.team.str(), effective_team_limits(live, policy, u.team),
-                      day, month, u);
+                      day, month, u, lines, alert_scope_kind::team, u.team.str(), u.day, u.month);
   }
   limit_set agent_limits;
   if (!u.agent.empty()) {
     agent_limits = effective_agent_limits(live, policy, u.agent);
     auto [day, month] = day_month(scope_agent(u.team, u.agent));
-    add_window_checks(checks, "agent:" + u.agent.str(), agent_limits, day, month, u);
+    add_window_checks(checks, "agent:" + u.agent.str(), agent_limits, day, month, u, lines,
+                      alert_scope_kind::agent, u.agent.str(), u.day, u.month);
   }
   if (!u.task.empty()) {
     if (auto task = live.task(u.team, u.task); task && task->budget) {
@@ -393,6 +404,8 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
       // A task cap ends the run that crosses it; later reports on the task are refused.
       checks.push_back({"task:" + u.task.str() + ":lifetime:cost", spent.cost_nanos,
                         task->budget->count, u.cost.count, !u.session.empty()});
+      lines.push_back({alert_scope_kind::task, u.task.str(), "lifetime", "-", spent.cost_nanos,
+                       task->budget->count});
     }
   }
   if (!u.session.empty()) {
@@ -400,6 +413,8 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
     if (agent_limits.cost_per_run) {
       checks.push_back({"session:" + u.session.str() + ":run:cost", spent.cost_nanos,
                         agent_limits.cost_per_run->count, u.cost.count, true});
+      lines.push_back({alert_scope_kind::session, u.session.str(), "run", "-", spent.cost_nanos,
+                       agent_limits.cost_per_run->count});
     }
     if (agent_limits.tokens_per_run) {
       checks.push_back({"session:" + u.session.str() + ":run:tokens", spent.tokens(),
@@ -450,6 +465,7 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
   std::string reason = terminate_reason;
   e.payload = usage_recorded{u};
   d.events.push_back(std::move(e));
+  add_threshold_events(live, policy, u.team, lines, u.cost.count, d.events.front(), d.events);
   if (terminate) {
     event t;
     t.id = event_id{"terminated-" + u.session.str()};

@@ -25,6 +25,10 @@ struct limit_policy {
   limit_set agent_default;
   std::map<std::string, limit_set> teams;
   std::map<std::string, limit_set> agents;
+  // Alert thresholds and channel switches (config.yaml's alerts:); AlertThresholdsSet events
+  // replace them per team or globally (projections/thresholds.h).
+  std::vector<alert_threshold_spec> thresholds = default_threshold_specs();
+  std::vector<alert_channel> notifications = {{"in_app", true}};
 };
 
 // Projected state plus decided-but-not-yet-folded events: what a decision, and every read that
@@ -66,6 +70,8 @@ class live_view {
   // True when it was pending.
   bool remove_pending(const event& e);
   std::size_t pending() const { return pending_ids_.size(); }
+  // The pending events other than usage, in decision order (alerts read their overlay here).
+  const std::vector<event>& pending_entities() const { return entities_; }
   void clear_pending();
 
  private:

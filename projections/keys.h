@@ -20,14 +20,22 @@
 //          | 'sessionof/' session                      the team of a session id
 //          | 'taskcount/' team                         tasks created in the team
 //          | 'latest/' agent                           the agent's latest session (and task)
+//          | 'alert/' time '/' alert_id                feed row (time: 13-digit ms of the crossing)
+//          | 'alertid/' alert_id                       the key of its feed row
+//          | 'alertstate/' base_id                     {"occurrence": n, "active": bool} per
+//                                                      (scope, window, period, threshold)
+//          | 'alertlast/' scope '/' window             latest period with a crossing
+//          | 'alertcfg/' ('g' | 't/' team)             thresholds set by AlertThresholdsSet
 //     value := JSON object (fields in a fixed order)
 //   column family "dedup":   key := team '/' event_id          value := day YYYY-MM-DD [answer]
 //     answer := TAB ('R' | 'J') TAB cost_nanos TAB over stop TAB request_hash TAB reason
 //               (usage events: what was answered, for a retried request; over/stop are 0|1)
 //   column family "outbox":  key := 20-digit sequence           value := CloudEvent JSON
+//                            (alerts to publish to tally.alerts.v1; deleted once acknowledged)
 //   column family "meta":    key := 'ledger/' partition         value := next offset (int64 LE)
 //                            key := 'reports/' partition        value := last decided offset
 //                            key := 'skipped/' reason           value := count (int64 LE)
+//                            key := 'outbox/next'               value := next outbox sequence
 // Free-text components (model, effort) escape '%' and '/' as %25 and %2F; ids never hold them.
 // Thread-safety: pure functions.
 #pragma once

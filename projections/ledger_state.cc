@@ -487,6 +487,12 @@ bool ledger_state::seen(const team_id& t, const event_id& id) {
   return load(column::dedup, key).present;
 }
 
+std::optional<std::string> ledger_state::entity(std::string_view key) {
+  auto& r = load(column::entities, key);
+  if (!r.present) return std::nullopt;
+  return r.value;
+}
+
 std::optional<std::int64_t> ledger_state::meta_i64(std::string_view key) {
   auto& r = load(column::meta, key);
   std::int64_t v;
@@ -576,6 +582,10 @@ fold_outcome ledger_state::apply(const event& e) {
                   encode_session(s));
             }
           },
+          [&](const budget_threshold_crossed&) { apply_alert(e); },
+          [&](const budget_threshold_resolved&) { apply_alert(e); },
+          [&](const alert_acknowledged&) { apply_alert(e); },
+          [&](const alert_thresholds_set&) { apply_alert(e); },
           [&](const usage_decided& p) {
             bool rejected = std::holds_alternative<usage_rejected>(e.payload);
             // The dimension rows through the row-set cache, the lifetime rows by key; the

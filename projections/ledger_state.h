@@ -127,6 +127,9 @@ class ledger_state {
   void scan_entities(std::string_view prefix,
                      const std::function<void(std::string_view, std::string_view)>& f);
 
+  // One entity row's value (absent: nullopt), cache over store.
+  std::optional<std::string> entity(std::string_view key);
+
   bool seen(const team_id& t, const event_id& id);
   // The answer a folded usage event gave (from its dedup marker).
   std::optional<original_answer> original(const team_id& t, const event_id& id);
@@ -187,6 +190,8 @@ class ledger_state {
   void index_session(const team_id& t, const session_id& s);
   void note_latest(const team_id& t, const agent_id& a, const session_id& s, const task_id& k,
                    time_ms opened_at);
+  // The fold of the alert events (projections/alert_fold.cc): feed, alert state, outbox.
+  void apply_alert(const event& e);
 
   state_source* source_;
   totals_map totals_;

@@ -105,6 +105,14 @@ rocksdb::Status ledger_store::write(const std::vector<ledger_state::change>& cha
   return db_->Write(wo, &batch);
 }
 
+rocksdb::Status ledger_store::erase(column cf, const std::vector<std::string>& keys) {
+  rocksdb::WriteBatch batch;
+  for (auto& k : keys) batch.Delete(handles_[static_cast<int>(cf) + 1], k);
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync_writes;
+  return db_->Write(wo, &batch);
+}
+
 void ledger_store::for_each(
     column cf, std::string_view prefix,
     const std::function<void(std::string_view, std::string_view)>& f) const {

@@ -37,6 +37,10 @@ class ledger_store final : public state_source {
   // Writes the changes atomically.
   rocksdb::Status write(const std::vector<ledger_state::change>& changes);
 
+  // Deletes rows of one column family atomically (the outbox publisher clears what Kafka
+  // acknowledged; nothing the fold reads).
+  rocksdb::Status erase(column cf, const std::vector<std::string>& keys);
+
   // Calls f(key, value) for every row of a column family whose key starts with prefix, in key
   // order.
   void for_each(column cf, std::string_view prefix,

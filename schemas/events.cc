@@ -8,6 +8,7 @@
 #include "schemas/events.h"
 
 #include <optional>
+#include <stdexcept>
 
 #include <simdjson.h>
 #include <boost/json.hpp>
@@ -124,6 +125,10 @@ json::object data_of(const event_payload& p) {
                    o["session_id"] = e.session.str();
                    o["reason"] = e.reason;
                  },
+                 [&](const budget_threshold_crossed& e) { o = alert_data(e); },
+                 [&](const budget_threshold_resolved& e) { o = alert_data(e); },
+                 [&](const alert_acknowledged& e) { o = alert_data(e); },
+                 [&](const alert_thresholds_set& e) { o = alert_data(e); },
                  [&](const usage_decided& e) {
                    o["team_id"] = e.team.str();
                    o["agent_id"] = e.agent.str();
@@ -347,6 +352,25 @@ void read_usage(od::object obj, usage_decided& e) {
   if (!has_team || e.day.size() != 10 || e.month.size() != 7) throw field_error{};
 }
 
+// The alert events (rare) are read through Boost.JSON from the data object's text.
+event_payload read_alert_payload(std::string_view type, od::object obj) {
+  std::string_view raw;
+  if (obj.raw_json().get(raw)) throw field_error{};
+  boost::system::error_code ec;
+  auto v = json::parse(raw, ec);
+  if (ec || !v.is_object()) throw field_error{};
+  try {
+    const auto& o = v.get_object();
+    if (type == "tally.budget_threshold_crossed.v1") return read_threshold_crossed(o);
+    if (type == "tally.budget_threshold_resolved.v1") return read_threshold_resolved(o);
+    if (type == "tally.alert_acknowledged.v1") return read_alert_acknowledged(o);
+    if (type == "tally.alert_thresholds_set.v1") return read_alert_thresholds_set(o);
+  } catch (const std::invalid_argument&) {
+    throw field_error{};
+  }
+  throw decode_errc::unknown_type;
+}
+
 event_payload read_payload(std::string_view type, od::object obj) {
   auto team_only = [&](auto& e, auto&& more) {
     bool has_team = false;
@@ -483,6 +507,9 @@ event_payload read_payload(std::string_view type, od::object obj) {
     if (e.session.empty()) throw field_error{};
     return e;
   }
+  if (type.starts_with("tally.budget_threshold_") || type.starts_with("tally.alert_")) {
+    return read_alert_payload(type, obj);
+  }
   throw decode_errc::unknown_type;
 }
 
@@ -548,6 +575,14 @@ std::string_view event_type_name(const event_payload& p) {
                         [](const session_terminated&) { return "tally.session_terminated.v1"; },
                         [](const usage_recorded&) { return "tally.usage_recorded.v1"; },
                         [](const usage_rejected&) { return "tally.usage_rejected.v1"; },
+                        [](const budget_threshold_crossed&) {
+                          return "tally.budget_threshold_crossed.v1";
+                        },
+                        [](const budget_threshold_resolved&) {
+                          return "tally.budget_threshold_resolved.v1";
+                        },
+                        [](const alert_acknowledged&) { return "tally.alert_acknowledged.v1"; },
+                        [](const alert_thresholds_set&) { return "tally.alert_thresholds_set.v1"; },
                     },
                     p);
 }

@@ -13,6 +13,7 @@
 
 #include <boost/system/result.hpp>
 
+#include "schemas/alert_events.h"
 #include "schemas/event_time.h"
 #include "schemas/ids.h"
 #include "schemas/money.h"
@@ -133,7 +134,9 @@ struct usage_rejected : usage_decided {};
 
 using event_payload =
     std::variant<team_created, agent_registered, task_created, limits_set, session_opened,
-                 session_ended, session_terminated, usage_recorded, usage_rejected>;
+                 session_ended, session_terminated, usage_recorded, usage_rejected,
+                 budget_threshold_crossed, budget_threshold_resolved, alert_acknowledged,
+                 alert_thresholds_set>;
 
 struct event {
   event_id id;

@@ -58,6 +58,7 @@ class decide : public ::testing::Test {
     ctx.policy = &policy;
     ctx.now = now;
     ctx.epoch = 3;
+    policy.thresholds.clear();  // the alerts a crossing adds: thresholds_test.cc
   }
   // Decides and folds the events into the state, as the projector would.
   decision decide_and_fold(const usage_report& r) {

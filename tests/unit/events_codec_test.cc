@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 namespace tally {
 namespace {
@@ -68,6 +69,14 @@ std::string describe(const event& e) {
             o << " team=" << p.team.str() << " session=" << p.session.str()
               << " reason=" << p.reason;
           },
+          [&](const budget_threshold_crossed& p) {
+            o << " " << boost::json::serialize(alert_data(p));
+          },
+          [&](const budget_threshold_resolved& p) {
+            o << " " << boost::json::serialize(alert_data(p));
+          },
+          [&](const alert_acknowledged& p) { o << " " << boost::json::serialize(alert_data(p)); },
+          [&](const alert_thresholds_set& p) { o << " " << boost::json::serialize(alert_data(p)); },
           [&](const usage_decided& p) {
             o << " team=" << p.team.str() << " agent=" << p.agent.str()
               << " session=" << p.session.str() << " task=" << p.task.str() << " model=" << p.model

@@ -394,6 +394,7 @@ class handlers_usage_limits : public handlers_usage {
     handlers_usage::SetUp();
     policy.global.cost_per_day = nanos{100'000'000'000};
     policy.global.max_concurrent_sessions = 5;
+    policy.thresholds.clear();  // the alerts a limit change adds: thresholds_test.cc
     policy.team_default.cost_per_month = nanos{200'000'000'000};
     policy.agent_default.cost_per_run = nanos{50'000'000'000};
     policy.agent_default.tokens_per_run = 100'000;

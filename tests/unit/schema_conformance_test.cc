@@ -172,15 +172,48 @@ std::map<std::string, std::string> samples() {
   v.id = derive_price_version_id(v);
   out["event--tally.pricing_published.v1--p"] = encode_pricing_event(v);
 
-  // No encoder yet: the documented shape of an alert.
-  out["event--tally.budget_threshold_crossed.v1--alert"] =
-      R"({"specversion":"1.0","id":"t/acme/d/2026-11-23/80","source":"tally",)"
-      R"("type":"tally.budget_threshold_crossed.v1","time":"2026-11-23T10:00:00.123Z",)"
-      R"("subject":"acme","datacontenttype":"application/json","data":{)"
-      R"("scope":{"kind":"team","id":"acme"},"window":"day","period":"2026-11-23",)"
-      R"("threshold_percent":80,"level":"warning","message":"80% of budget used",)"
-      R"("limit_nanos":10000000000,"spent_nanos":8100000000,"remaining_nanos":1900000000,)"
-      R"("crossing_event_id":"ev-1","time":"2026-11-23T10:00:00.123Z"}})";
+  // Alerts, as the decision writes them (the global one with the reporting team, the global
+  // limit change's with none).
+  budget_threshold_crossed x;
+  x.team = team_id{"acme"};
+  x.kind = alert_scope_kind::team;
+  x.scope_id = "acme";
+  x.window = "day";
+  x.period = "2026-11-23";
+  x.threshold_percent = 80;
+  x.level = "warning";
+  x.message = "80% of budget used";
+  x.limit = nanos{10'000'000'000};
+  x.spent = nanos{8'100'000'000};
+  x.at = t0;
+  x.crossing_event = event_id{"ev-1"};
+  add(ev("thr:team:acme:day:2026-11-23:80", x));
+  budget_threshold_crossed over = x;
+  over.kind = alert_scope_kind::session;
+  over.scope_id = "s-1";
+  over.window = "run";
+  over.period = "-";
+  over.threshold_percent = 100;
+  over.level = "exceeded";
+  over.spent = nanos{10'500'000'000};  // remaining negative
+  over.occurrence = 2;
+  add(ev("thr:session:acme:s-1:run:-:100:2", over));
+  budget_threshold_resolved res;
+  static_cast<alert_subject&>(res) = x;
+  res.team = team_id{};
+  res.kind = alert_scope_kind::global;
+  res.scope_id = "global";
+  res.alert = event_id{"thr:global:global:day:2026-11-23:80"};
+  res.reason = "limit_raised";
+  res.cause_event = event_id{"lim-1"};
+  add(ev("res:global:global:day:2026-11-23:80", res));
+  add(ev("ack:thr:team:acme:day:2026-11-23:80",
+         alert_acknowledged{team_id{"acme"}, event_id{"thr:team:acme:day:2026-11-23:80"},
+                            "key_0123"}));
+  add(ev("cfg-1", alert_thresholds_set{team_id{"acme"},
+                                       {{50, "info", "{percent}% of {window} budget used"}},
+                                       {{"in_app", true}, {"email", false}}}));
+  add(ev("cfg-2", alert_thresholds_set{team_id{}, default_threshold_specs(), {}}));
 
   // Reports: what encode_usage_report writes, and the shapes fleets send.
   usage_report r;
