@@ -6,6 +6,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -50,6 +51,12 @@ class live_view {
   std::optional<team_id> session_team(const session_id& s);
   std::optional<limit_set> limits(std::string_view scope_key);
   std::int64_t task_count(const team_id& t);
+  // An entity row with the pending entity events folded over the projected state by the same
+  // fold (an overlay state, rebuilt after a pending event leaves): the derived rows of
+  // slots.h and reservations.h are read through these.
+  std::optional<std::string> entity_row(std::string_view key);
+  void scan_entity_rows(std::string_view prefix,
+                        const std::function<void(std::string_view, std::string_view)>& f);
 
   // Listings, in id order, pending entities included.
   std::vector<std::pair<team_id, team_record>> teams();
@@ -72,6 +79,12 @@ class live_view {
   std::unordered_map<std::string, original_answer> pending_answers_;
   std::vector<event> entities_;  // pending entity events (not usage), in decision order
   std::unordered_map<std::string, std::pair<team_id, int>> agents_;  // agent -> (team, events)
+  struct overlay;
+  struct overlay_deleter {
+    void operator()(overlay* o) const;
+  };
+  std::unique_ptr<overlay, overlay_deleter> overlay_;  // null: rebuilt at the next read
+  ledger_state& overlay_state();
 };
 
 struct decide_context {

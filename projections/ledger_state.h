@@ -114,6 +114,13 @@ class ledger_state {
   void scan_entities(std::string_view prefix,
                      const std::function<void(std::string_view, std::string_view)>& f);
 
+  // Raw entity rows: the rows derived from session and reservation events (slots.h,
+  // reservations.h) are read and written through these.
+  std::optional<std::string> entity_row(std::string_view key);
+  void put_entity(std::string_view key, std::string value);
+  // Any row, encoded as stored (for a view stacked over this state).
+  std::optional<std::string> raw_row(column cf, std::string_view key);
+
   bool seen(const team_id& t, const event_id& id);
   // The answer a folded usage event gave (from its dedup marker).
   std::optional<original_answer> original(const team_id& t, const event_id& id);
