@@ -121,6 +121,21 @@ void close_record(ledger_state& s, const team_id& t, std::string_view id, std::s
   s.put_entity(reservation_key(t, id), encode_record(*r));
 }
 
+// Writes a team's open holds, keeping the org-wide count of open holds in step: a global
+// limit scans the teams' lists only while some hold is open.
+void put_holds(ledger_state& s, const team_id& t, std::size_t before, const std::vector<hold>& hs) {
+  s.put_entity(holds_key(t), encode_holds(hs));
+  if (hs.size() == before) return;
+  std::int64_t open = 0;
+  if (auto row = s.entity_row("holdcount/g")) {
+    if (auto v = parse(*row); v && v->is_object()) open = int_of(v->get_object(), "count");
+  }
+  json::object o;
+  o["count"] = std::max<std::int64_t>(
+      0, open + static_cast<std::int64_t>(hs.size()) - static_cast<std::int64_t>(before));
+  s.put_entity("holdcount/g", json::serialize(o));
+}
+
 std::vector<hold> holds_in(ledger_state& s, const team_id& t) {
   auto row = s.entity_row(holds_key(t));
   return row ? decode_holds(*row) : std::vector<hold>{};
@@ -152,9 +167,10 @@ void fold_reservation(ledger_state& s, const event& e) {
     r.request_hash = p->request_hash;
     s.put_entity(reservation_key(p->team, p->reservation), encode_record(r));
     auto hs = holds_in(s, p->team);
+    const auto before = hs.size();
     prune_expired(s, p->team, hs, e.time);
     hs.push_back({r.id, r.session, r.agent, r.task, r.amount.count, r.expires_at});
-    s.put_entity(holds_key(p->team), encode_holds(hs));
+    put_holds(s, p->team, before, hs);
     return;
   }
   if (auto* p = std::get_if<reservation_released>(&e.payload)) {
@@ -165,7 +181,7 @@ void fold_reservation(ledger_state& s, const event& e) {
       close_record(s, p->team, p->reservation, p->reason, p->actual, p->usage_event.str());
     }
     prune_expired(s, p->team, hs, e.time);
-    s.put_entity(holds_key(p->team), encode_holds(hs));
+    put_holds(s, p->team, n, hs);
   }
 }
 
@@ -179,7 +195,7 @@ void fold_session_closed(ledger_state& s, const team_id& t, const session_id& se
     close_record(s, t, h.id, "session_ended");
     return true;
   });
-  if (hs.size() != n) s.put_entity(holds_key(t), encode_holds(hs));
+  if (hs.size() != n) put_holds(s, t, n, hs);
 }
 
 std::optional<reservation_record> reservation_of(live_view& live, const team_id& t,
@@ -203,7 +219,13 @@ held_amounts held_for(live_view& live, const team_id& team, const agent_id& agen
       if (!session.empty() && h.session == session) out.session += h.amount;
     }
   }
+  std::int64_t open = 0;
   if (with_global) {
+    if (auto row = live.entity_row("holdcount/g")) {
+      if (auto v = parse(*row); v && v->is_object()) open = int_of(v->get_object(), "count");
+    }
+  }
+  if (open > 0) {
     live.scan_entity_rows("holds/", [&](std::string_view key, std::string_view row) {
       const bool own = key.substr(6) == team.str();
       for (auto& h : decode_holds(row)) {
