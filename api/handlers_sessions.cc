@@ -122,8 +122,7 @@ void write_settlement(json_writer& w, const decision& d, live_view& live, const 
 
 // The answer to a decided report: 200 recorded (maybe told to stop), 402 refused.
 http_response usage_answer(const decision& d, live_view& live, const team_id& team,
-                           const session_id& session, const std::string& reservation,
-                           time_ms now) {
+                           const session_id& session, const std::string& reservation, time_ms now) {
   const event& e = d.events.at(0);
   const usage_decided* u = std::get_if<usage_recorded>(&e.payload);
   const bool rejected = u == nullptr;
@@ -301,8 +300,8 @@ void report_usage(api_deps& deps, request_ctx& ctx, respond_fn respond) {
         command_decision out;
         switch (decided->what) {
           case verdict::invalid:
-            out.refused = decided->reason == "session_queued" ? refusal::conflict
-                                                                : refusal::invalid;
+            out.refused =
+                decided->reason == "session_queued" ? refusal::conflict : refusal::invalid;
             out.code = decided->reason;
             out.detail = decided->reason == "session_queued"
                              ? "the session is queued: report usage once it is active"

@@ -13,8 +13,8 @@ void add_lines(budget_view& v, live_view& live, const std::string& name, const s
   auto line = [&](const char* window, const char* metric, std::int64_t limit, std::int64_t spent,
                   time_ms reset) {
     const std::int64_t reserved = std::string_view(metric) == "cost" ? held : 0;
-    budget_line b{name,  window,        metric,
-                  limit, spent,         std::max<std::int64_t>(0, limit - spent - reserved),
+    budget_line b{name,  window,         metric,
+                  limit, spent,          std::max<std::int64_t>(0, limit - spent - reserved),
                   reset, spent >= limit, reserved};
     v.over_budget = v.over_budget || b.reached;
     v.lines.push_back(std::move(b));
@@ -54,8 +54,7 @@ budget_view budget_of(live_view& live, const limit_policy& policy, const team_id
             effective_team_limits(live, policy, team), p, day_reset, month_reset, held.team);
   if (!agent.empty()) {
     add_lines(v, live, "agent:" + agent.str(), scope_agent(team, agent),
-              effective_agent_limits(live, policy, agent), p, day_reset, month_reset,
-              held.agent);
+              effective_agent_limits(live, policy, agent), p, day_reset, month_reset, held.agent);
     v.rejected_cost_nanos =
         live.get(totals_key(scope_agent(team, agent), window_month, p.month)).rejected_cost_nanos;
   }

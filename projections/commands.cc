@@ -141,13 +141,12 @@ command_decision decide_open_session(live_view& live, const command_context& ctx
 namespace {
 
 // Appends to an accepted decision the activations of queued sessions its events allow.
-command_decision with_activations(live_view& live, const command_context& ctx,
-                                  const team_id& team, command_decision d) {
+command_decision with_activations(live_view& live, const command_context& ctx, const team_id& team,
+                                  command_decision d) {
   static const limit_policy no_policy;
   if (d.refused != refusal::none || d.events.empty()) return d;
-  auto acts =
-      activate_queued(live, ctx.policy ? *ctx.policy : no_policy, team, ctx.now, ctx.source,
-                      d.events);
+  auto acts = activate_queued(live, ctx.policy ? *ctx.policy : no_policy, team, ctx.now, ctx.source,
+                              d.events);
   for (auto& a : acts) d.events.push_back(std::move(a));
   return d;
 }

@@ -128,8 +128,7 @@ struct live_view::overlay {
       return base->raw_row(cf, key);
     }
     void for_each(column cf, std::string_view prefix,
-                  const std::function<void(std::string_view, std::string_view)>& f)
-        const override {
+                  const std::function<void(std::string_view, std::string_view)>& f) const override {
       if (cf == column::entities) base->scan_entities(prefix, f);
     }
   };
@@ -156,8 +155,8 @@ std::optional<std::string> live_view::entity_row(std::string_view key) {
   return overlay_state().entity_row(key);
 }
 
-void live_view::scan_entity_rows(
-    std::string_view prefix, const std::function<void(std::string_view, std::string_view)>& f) {
+void live_view::scan_entity_rows(std::string_view prefix,
+                                 const std::function<void(std::string_view, std::string_view)>& f) {
   if (entities_.empty()) {
     state_.scan_entities(prefix, f);
   } else {

@@ -624,9 +624,7 @@ std::string_view event_type_name(const event_payload& p) {
                         [](const usage_rejected&) { return "tally.usage_rejected.v1"; },
                         [](const session_activated&) { return "tally.session_activated.v1"; },
                         [](const reservation_held&) { return "tally.reservation_held.v1"; },
-                        [](const reservation_released&) {
-                          return "tally.reservation_released.v1";
-                        },
+                        [](const reservation_released&) { return "tally.reservation_released.v1"; },
                     },
                     p);
 }

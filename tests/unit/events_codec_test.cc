@@ -158,8 +158,9 @@ std::vector<event> one_of_each() {
   queued.queued = true;
   add("e-open-queued", queued);
   add("e-activate", session_activated{team_id{"acme"}, session_id{"s-2"}});
-  add("e-hold", reservation_held{team_id{"acme"}, "rsv-1", session_id{"s-1"}, agent_id{"eng-1"},
-                                 task_id{"594"}, nanos{500'000'000}, t0 + 300'000, "0123456789abcdef"});
+  add("e-hold",
+      reservation_held{team_id{"acme"}, "rsv-1", session_id{"s-1"}, agent_id{"eng-1"},
+                       task_id{"594"}, nanos{500'000'000}, t0 + 300'000, "0123456789abcdef"});
   add("e-settle", reservation_released{team_id{"acme"}, "rsv-1", session_id{"s-1"}, "settled",
                                        nanos{450'000'000}, event_id{"u-1"}});
   add("e-release", reservation_released{team_id{"acme"}, "rsv-2", session_id{"s-1"}, "released",
