@@ -170,6 +170,26 @@ TEST_F(queue_reservations, a_full_team_queues_fifo_and_ending_activates_in_the_s
   EXPECT_EQ(fourth.result(), http::status::created) << fourth.body();
 }
 
+TEST_F(queue_reservations, a_batch_refuses_queued_items_and_settles_reserved_ones) {
+  setup(R"({"max_concurrent_agents": 1})");
+  ASSERT_EQ(open("eng-1", "s1").result(), http::status::created);
+  ASSERT_EQ(open("eng-2", "s2").result(), http::status::accepted);
+  ASSERT_EQ(reserve("s1", R"({"amount_usd": 0.3, "reservation_id": "r1"})").result(),
+            http::status::created);
+  auto res = call(report_usage_batch, http::verb::post,
+                  R"({"reports": [
+                      {"session_id": "s1", "event_id": "b1", "cost_usd": 0.3,
+                       "reservation_id": "r1"},
+                      {"session_id": "s2", "event_id": "b2", "cost_usd": 0.3}]})");
+  ASSERT_EQ(res.result(), http::status::ok) << res.body();
+  auto results = json(res).at("results").as_array();
+  EXPECT_EQ(results.at(0).at("http_status").as_int64(), 200);
+  EXPECT_EQ(results.at(1).at("http_status").as_int64(), 409);
+  EXPECT_EQ(results.at(1).at("reason").as_string(), "session_queued");
+  EXPECT_EQ(reservation("s1", "r1").at("status").as_string(), "settled");
+  EXPECT_EQ(team_spent(), 300'000'000);
+}
+
 TEST_F(queue_reservations, per_run_termination_activates_the_next_session) {
   setup(R"({"max_concurrent_agents": 1})");
   set_agent_limits("eng-1", R"({"max_cost_per_run_usd": 1})");
