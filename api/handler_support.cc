@@ -5,6 +5,7 @@
 #include <openssl/rand.h>
 
 #include "api/authn.h"
+#include "projections/slots.h"
 
 namespace tally::api {
 
@@ -84,6 +85,7 @@ http_response refused(const command_decision& d) {
         extras["metric"] = d.limit->metric;
         extras["limit"] = d.limit->limit;
         extras["spent"] = d.limit->spent;
+        if (d.limit->metric == "cost") extras["reserved"] = d.limit->reserved;
         if (d.limit->resets_at) extras["resets_at"] = format_rfc3339(d.limit->resets_at);
       }
       return problem(http::status::payment_required, d.code, "Budget exhausted", d.detail,
@@ -214,6 +216,9 @@ void write_session(json_writer& w, live_view& live, const team_id& team, const s
   }
   w.field("model", s.model).field("effort", s.effort);
   w.field("status", to_string(s.status));
+  if (s.status == session_status::queued) {
+    w.field("queue_position", queue_position(live, team, id));
+  }
   if (!s.reason.empty()) w.field("reason", s.reason);
   w.field("opened_at", format_rfc3339(s.opened_at));
   if (s.ended_at) {

@@ -44,6 +44,12 @@ void end_session(api_deps&, request_ctx&, respond_fn);
 void get_session(api_deps&, request_ctx&, respond_fn);
 void list_agent_sessions(api_deps&, request_ctx&, respond_fn);
 
+// Reservations (handlers_reservations.cc): POST holds budget for a session, DELETE releases it,
+// GET shows it; a usage report with reservation_id settles it.
+void create_reservation(api_deps&, request_ctx&, respond_fn);
+void release_reservation(api_deps&, request_ctx&, respond_fn);
+void get_reservation(api_deps&, request_ctx&, respond_fn);
+
 // API keys and tokens (handlers_auth.cc).
 void create_key(api_deps&, request_ctx&, respond_fn);
 void list_keys(api_deps&, request_ctx&, respond_fn);

@@ -564,7 +564,7 @@ void limits_status(api_deps& deps, request_ctx& ctx, respond_fn respond) {
       w.field("window", b.window).field("metric", b.metric);
       if (b.metric == "cost") {
         w.money("limit", nanos{b.limit}).money("spent", nanos{b.spent});
-        w.money("remaining", nanos{b.remaining});
+        w.money("reserved", nanos{b.reserved}).money("remaining", nanos{b.remaining});
       } else {
         w.field("limit", b.limit).field("spent", b.spent).field("remaining", b.remaining);
       }

@@ -2,6 +2,7 @@
 // follows an acknowledged write on this node reflects it.
 #include "api/handlers.h"
 
+#include "projections/reservations.h"
 #include "schemas/event_time.h"
 
 namespace tally::api {
@@ -47,6 +48,9 @@ void agent_budget(api_deps& deps, request_ctx& ctx, respond_fn respond) {
     } else {
       w.field("task_id", task.str());
     }
+    // Held by the agent's open reservations (reservations.h), for windows without a limit.
+    const std::int64_t agent_held =
+        held_for(live, team, agent, task_id{}, session_id{}, now, false).agent;
     auto window = [&](std::string_view prefix, std::string_view name, char win,
                       const std::string& period) {
       const std::string k(prefix);
@@ -56,12 +60,16 @@ void agent_budget(api_deps& deps, request_ctx& ctx, respond_fn respond) {
         w.key(k + "_remaining_usd").usd(nanos{l->remaining});
         w.field(k + "_limit_nanos", l->limit).field(k + "_spent_nanos", l->spent);
         w.field(k + "_remaining_nanos", l->remaining).field(k + "_scope", l->scope);
+        w.key(k + "_reserved_usd").usd(nanos{l->reserved});
+        w.field(k + "_reserved_nanos", l->reserved);
       } else {
         auto spent = live.get(totals_key(scope_agent(team, agent), win, period)).cost_nanos;
         w.key(k + "_limit_usd").null().key(k + "_spent_usd").usd(nanos{spent});
         w.key(k + "_remaining_usd").null().key(k + "_limit_nanos").null();
         w.field(k + "_spent_nanos", spent).key(k + "_remaining_nanos").null();
         w.key(k + "_scope").null();
+        w.key(k + "_reserved_usd").usd(nanos{agent_held});
+        w.field(k + "_reserved_nanos", agent_held);
       }
     };
     window("daily", "day", window_day, p.day);
@@ -94,7 +102,7 @@ void agent_budget(api_deps& deps, request_ctx& ctx, respond_fn respond) {
       w.begin_object().field("scope", l.scope).field("window", l.window).field("metric", l.metric);
       if (l.metric == "cost") {
         w.money("limit", nanos{l.limit}).money("spent", nanos{l.spent});
-        w.money("remaining", nanos{l.remaining});
+        w.money("reserved", nanos{l.reserved}).money("remaining", nanos{l.remaining});
       } else {
         w.field("limit", l.limit).field("spent", l.spent).field("remaining", l.remaining);
       }

@@ -6,6 +6,7 @@
 
 #include <openssl/sha.h>
 
+#include "projections/reservations.h"
 #include "schemas/usage.h"
 
 namespace tally::api {
@@ -48,8 +49,13 @@ void open_session(api_deps& deps, request_ctx& ctx, respond_fn respond, const ag
       },
       [&](live_view& live, const command_decision& d) {
         json_writer w;
-        write_session(w, live, team, c.session, *live.session(team, c.session), deps.clock());
-        return json_text(d.events.empty() ? http::status::ok : http::status::created, w.take());
+        auto s = *live.session(team, c.session);
+        write_session(w, live, team, c.session, s, deps.clock());
+        // Queued behind a concurrency limit: 202, active once a slot frees (slots.h).
+        const auto status = s.status == session_status::queued ? http::status::accepted
+                            : d.events.empty()                 ? http::status::ok
+                                                               : http::status::created;
+        return json_text(status, w.take());
       });
 }
 
@@ -85,9 +91,38 @@ http_response refused_usage(const event_id& id, const session_id& session,
   return res;
 }
 
+// What a report did to the reservation it names: "reservation": {id, status, amount, actual,
+// over_reservation}.
+void write_settlement(json_writer& w, const decision& d, live_view& live, const team_id& team,
+                      const std::string& rid, time_ms now) {
+  if (rid.empty()) return;
+  bool settled = false;
+  for (auto& e : d.events) {
+    if (auto* r = std::get_if<reservation_released>(&e.payload); r && r->reason == "settled") {
+      settled = true;
+    }
+  }
+  const event& e = d.events.at(0);
+  const usage_decided* u = std::get_if<usage_recorded>(&e.payload);
+  if (!u) u = &std::get<usage_rejected>(e.payload);
+  auto res = reservation_of(live, team, rid);
+  if (!res) return;
+  w.key("reservation").begin_object().field("reservation_id", rid);
+  w.field("settled", settled).field("status", settled ? "settled" : res->status_at(now));
+  w.money("amount", res->amount);
+  if (settled) {
+    w.money("actual", u->cost);
+    w.field("over_reservation", u->cost.count > res->amount.count);
+    if (u->cost.count > res->amount.count) {
+      w.money("over_reservation_amount", nanos{u->cost.count - res->amount.count});
+    }
+  }
+  w.end_object();
+}
+
 // The answer to a decided report: 200 recorded (maybe told to stop), 402 refused.
 http_response usage_answer(const decision& d, live_view& live, const team_id& team,
-                           const session_id& session) {
+                           const session_id& session, const std::string& reservation, time_ms now) {
   const event& e = d.events.at(0);
   const usage_decided* u = std::get_if<usage_recorded>(&e.payload);
   const bool rejected = u == nullptr;
@@ -108,6 +143,7 @@ http_response usage_answer(const decision& d, live_view& live, const team_id& te
   w.field("over_budget", u->over_budget).field("action", u->stop ? "stop" : "continue");
   if (!u->reason.empty()) w.field("reason", u->reason);
   if (status) w.field("session_status", to_string(*status));
+  write_settlement(w, d, live, team, reservation, now);
   w.end_object();
   return json_text(http::status::ok, w.take());
 }
@@ -154,7 +190,8 @@ usage_report read_usage(const request_ctx& ctx, const request_body& b, bool batc
                                                                  "event_id",
                                                                  "occurred_at",
                                                                  "timestamp",
-                                                                 "session_id"};
+                                                                 "session_id",
+                                                                 "reservation_id"};
   b.allow_only(fields);
   if (!batch_item && b.has("session_id")) {
     throw api_error(http::status::unprocessable_entity, "unknown_field",
@@ -179,6 +216,13 @@ usage_report read_usage(const request_ctx& ctx, const request_body& b, bool batc
     r.id = request_event_id(ctx, eid);
   }
   r.occurred_at = time_field(b);
+  if (auto rid = b.id("reservation_id")) {
+    if (!valid_id(*rid)) {
+      throw api_error(http::status::unprocessable_entity, "bad_field",
+                      "reservation_id is not a valid id");
+    }
+    r.reservation = *rid;
+  }
   model = b.text("model");
   return r;
 }
@@ -192,6 +236,8 @@ std::string request_fingerprint(const usage_report& r, const std::optional<std::
   canon += '|' + (r.cost ? std::to_string(r.cost->count) : std::string("-"));
   canon += '|' + model.value_or("-");
   canon += '|' + (r.occurred_at ? std::to_string(*r.occurred_at) : std::string("-"));
+  // A report without a reservation keeps the fingerprint it always had.
+  if (!r.reservation.empty()) canon += "|r:" + r.reservation;
   return hex_digest(canon).substr(0, 16);
 }
 
@@ -254,9 +300,12 @@ void report_usage(api_deps& deps, request_ctx& ctx, respond_fn respond) {
         command_decision out;
         switch (decided->what) {
           case verdict::invalid:
-            out.refused = refusal::invalid;
+            out.refused =
+                decided->reason == "session_queued" ? refusal::conflict : refusal::invalid;
             out.code = decided->reason;
-            out.detail = "the report was refused: " + decided->reason;
+            out.detail = decided->reason == "session_queued"
+                             ? "the session is queued: report usage once it is active"
+                             : "the report was refused: " + decided->reason;
             break;
           case verdict::duplicate:
             break;  // nothing to append; answered below
@@ -275,7 +324,7 @@ void report_usage(api_deps& deps, request_ctx& ctx, respond_fn respond) {
           w.field("duplicate", true).end_object();
           return json_text(http::status::ok, w.take());
         }
-        return usage_answer(*decided, live, team, session);
+        return usage_answer(*decided, live, team, session, r.reservation, deps.clock());
       });
 }
 
@@ -407,7 +456,7 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
             break;
           }
           case verdict::invalid:
-            it.status = 422;
+            it.status = it.d->reason == "session_queued" ? 409 : 422;
             it.outcome = "invalid";
             it.reason = it.d->reason;
             break;

@@ -2,16 +2,20 @@
 
 #include <algorithm>
 
+#include "projections/reservations.h"
+
 namespace tally {
 namespace {
 
 void add_lines(budget_view& v, live_view& live, const std::string& name, const std::string& scope,
-               const limit_set& l, const periods& p, time_ms day_reset, time_ms month_reset) {
+               const limit_set& l, const periods& p, time_ms day_reset, time_ms month_reset,
+               std::int64_t held) {
   auto line = [&](const char* window, const char* metric, std::int64_t limit, std::int64_t spent,
                   time_ms reset) {
-    budget_line b{name,  window,        metric,
-                  limit, spent,         std::max<std::int64_t>(0, limit - spent),
-                  reset, spent >= limit};
+    const std::int64_t reserved = std::string_view(metric) == "cost" ? held : 0;
+    budget_line b{name,  window,         metric,
+                  limit, spent,          std::max<std::int64_t>(0, limit - spent - reserved),
+                  reset, spent >= limit, reserved};
     v.over_budget = v.over_budget || b.reached;
     v.lines.push_back(std::move(b));
   };
@@ -39,16 +43,18 @@ budget_view budget_of(live_view& live, const limit_policy& policy, const team_id
   time_ms month_reset = next_month_start(now, zone);
 
   budget_view v;
+  const limit_set global = effective_global_limits(live, policy);
+  const bool global_cost = global.cost_per_day || global.cost_per_month;
+  const held_amounts held = held_for(live, team, agent, task, session_id{}, now, global_cost);
   // Org-wide limits count in UTC days and months.
   const date::time_zone* utc_zone = find_zone("UTC");
-  add_lines(v, live, "global", "g", effective_global_limits(live, policy),
-            periods_of(now, utc_zone), next_day_start(now, utc_zone),
-            next_month_start(now, utc_zone));
+  add_lines(v, live, "global", "g", global, periods_of(now, utc_zone),
+            next_day_start(now, utc_zone), next_month_start(now, utc_zone), held.global);
   add_lines(v, live, "team:" + team.str(), scope_team(team),
-            effective_team_limits(live, policy, team), p, day_reset, month_reset);
+            effective_team_limits(live, policy, team), p, day_reset, month_reset, held.team);
   if (!agent.empty()) {
     add_lines(v, live, "agent:" + agent.str(), scope_agent(team, agent),
-              effective_agent_limits(live, policy, agent), p, day_reset, month_reset);
+              effective_agent_limits(live, policy, agent), p, day_reset, month_reset, held.agent);
     v.rejected_cost_nanos =
         live.get(totals_key(scope_agent(team, agent), window_month, p.month)).rejected_cost_nanos;
   }
@@ -60,9 +66,10 @@ budget_view budget_of(live_view& live, const limit_policy& policy, const team_id
                     "cost",
                     t->budget->count,
                     spent,
-                    std::max<std::int64_t>(0, t->budget->count - spent),
+                    std::max<std::int64_t>(0, t->budget->count - spent - held.task),
                     0,
-                    spent >= t->budget->count};
+                    spent >= t->budget->count,
+                    held.task};
       v.over_budget = v.over_budget || b.reached;
       v.lines.push_back(std::move(b));
     }
@@ -77,7 +84,9 @@ std::string render(const budget_view& v) {
   };
   for (auto& b : v.lines) {
     out += b.scope + " " + b.window + " " + b.metric + " limit=" + amount(b, b.limit) +
-           " spent=" + amount(b, b.spent) + " remaining=" + amount(b, b.remaining) +
+           " spent=" + amount(b, b.spent) +
+           (b.reserved ? " reserved=" + amount(b, b.reserved) : std::string()) +
+           " remaining=" + amount(b, b.remaining) +
            (b.resets_at ? " resets=" + format_rfc3339(b.resets_at) : std::string()) +
            (b.reached ? " REACHED" : "") + "\n";
   }

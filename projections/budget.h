@@ -13,6 +13,7 @@
 
 namespace tally {
 
+// remaining = limit - spent - reserved, never below zero: what a new reservation may take.
 struct budget_line {
   std::string scope;   // "global", "team:acme", "agent:eng-1", "task:594"
   std::string window;  // "day", "month", "lifetime"
@@ -21,7 +22,8 @@ struct budget_line {
   std::int64_t spent = 0;
   std::int64_t remaining = 0;  // never below zero
   time_ms resets_at = 0;       // 0 for lifetime
-  bool reached = false;
+  bool reached = false;        // spent >= limit (what over_budget means)
+  std::int64_t reserved = 0;   // held by open reservations (cost only; reservations.h)
 };
 
 struct budget_view {

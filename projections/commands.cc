@@ -1,6 +1,7 @@
 #include "projections/commands.h"
 
 #include "projections/thresholds.h"
+#include "projections/slots.h"
 #include "schemas/event_time.h"
 
 namespace tally {
@@ -118,15 +119,40 @@ command_decision decide_open_session(live_view& live, const command_context& ctx
   auto view =
       budget_of(live, ctx.policy ? *ctx.policy : no_policy, c.team, c.agent, c.task, ctx.now);
   for (auto& line : view.lines) {
-    if (!line.reached) continue;
+    // Held reservations count as spent (reservations.h).
+    if (line.spent + line.reserved < line.limit) continue;
     auto d = refuse(
         refusal::over_budget, "limit_reached",
         "the " + line.window + " " + line.metric + " limit of " + line.scope + " is reached");
     d.limit = line;
     return d;
   }
-  return accept(ctx, c);
+  // Sessions already queued go first (slots.h); the new one is queued when no slot is left.
+  const limit_policy& policy = ctx.policy ? *ctx.policy : no_policy;
+  auto activations = activate_queued(live, policy, c.team, ctx.now, ctx.source, {});
+  session_opened opened = c;
+  with_tentative(live, activations, [&] {
+    opened.queued = concurrency_reached(live, policy, c.team, c.agent).has_value();
+  });
+  auto d = accept(ctx, opened);
+  for (auto& a : activations) d.events.push_back(std::move(a));
+  return d;
 }
+
+namespace {
+
+// Appends to an accepted decision the activations of queued sessions its events allow.
+command_decision with_activations(live_view& live, const command_context& ctx, const team_id& team,
+                                  command_decision d) {
+  static const limit_policy no_policy;
+  if (d.refused != refusal::none || d.events.empty()) return d;
+  auto acts = activate_queued(live, ctx.policy ? *ctx.policy : no_policy, team, ctx.now, ctx.source,
+                              d.events);
+  for (auto& a : acts) d.events.push_back(std::move(a));
+  return d;
+}
+
+}  // namespace
 
 command_decision decide_end_session(live_view& live, const command_context& ctx,
                                     const session_ended& c) {
@@ -137,7 +163,7 @@ command_decision decide_end_session(live_view& live, const command_context& ctx,
     return refuse(refusal::conflict, "session_not_active",
                   "session " + c.session.str() + " is " + std::string(to_string(s->status)));
   }
-  return accept(ctx, c);
+  return with_activations(live, ctx, c.team, accept(ctx, c));
 }
 
 command_decision decide_set_limits(live_view& live, const command_context& ctx,
@@ -161,7 +187,7 @@ command_decision decide_set_limits(live_view& live, const command_context& ctx,
     return refuse(refusal::invalid, "negative_limit", "limits are never negative");
   }
   static const limit_policy no_policy;
-  auto d = accept(ctx, c);
+  auto d = with_activations(live, ctx, c.team, accept(ctx, c));
   add_limit_change_alerts(live, ctx.policy ? *ctx.policy : no_policy, c, d.events.front(),
                           d.events);
   return d;

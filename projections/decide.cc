@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "projections/thresholds.h"
+#include "projections/reservations.h"
+#include "projections/slots.h"
 #include "schemas/event_time.h"
 
 namespace tally {
@@ -22,6 +24,7 @@ struct check {
   std::int64_t limit = 0;
   std::int64_t adding = 0;
   bool per_run = false;
+  std::int64_t held = 0;  // reserved by others in the scope (cost checks; reservations.h)
 };
 
 void add_window_checks(std::vector<check>& out, const std::string& name, const limit_set& l,
@@ -114,12 +117,59 @@ std::optional<session_record> live_view::session(const team_id& t, const session
     if (auto* p = std::get_if<session_opened>(&e.payload)) id = &p->session;
     if (auto* p = std::get_if<session_ended>(&e.payload)) id = &p->session;
     if (auto* p = std::get_if<session_terminated>(&e.payload)) id = &p->session;
+    if (auto* p = std::get_if<session_activated>(&e.payload)) id = &p->session;
     if (!id || *id != s) continue;
     apply_to_session(r, exists, e);
     exists = true;
   }
   if (!exists) return std::nullopt;
   return r;
+}
+
+// The overlay: a ledger_state whose misses read the projected state, holding the pending
+// entity events folded in decision order.
+struct live_view::overlay {
+  struct through final : state_source {
+    ledger_state* base;
+    explicit through(ledger_state* b) : base(b) {}
+    std::optional<std::string> get(column cf, std::string_view key) override {
+      return base->raw_row(cf, key);
+    }
+    void for_each(column cf, std::string_view prefix,
+                  const std::function<void(std::string_view, std::string_view)>& f) const override {
+      if (cf == column::entities) base->scan_entities(prefix, f);
+    }
+  };
+  through source;
+  ledger_state state;
+  explicit overlay(ledger_state* base) : source(base), state(&source) {}
+};
+
+void live_view::overlay_deleter::operator()(overlay* o) const {
+  delete o;
+}
+
+ledger_state& live_view::overlay_state() {
+  if (!overlay_) {
+    overlay_.reset(new overlay(&state_));
+    for (auto& e : entities_) overlay_->state.apply(e);
+    overlay_->state.evict_clean();
+  }
+  return overlay_->state;
+}
+
+std::optional<std::string> live_view::entity_row(std::string_view key) {
+  if (entities_.empty()) return state_.entity_row(key);
+  return overlay_state().entity_row(key);
+}
+
+void live_view::scan_entity_rows(std::string_view prefix,
+                                 const std::function<void(std::string_view, std::string_view)>& f) {
+  if (entities_.empty()) {
+    state_.scan_entities(prefix, f);
+  } else {
+    overlay_state().scan_entities(prefix, f);
+  }
 }
 
 std::optional<team_id> live_view::session_team(const session_id& s) {
@@ -248,6 +298,10 @@ void live_view::add_pending(const event& e) {
     pending_answers_[pending_key(team, e.id.str())] = original_of(*r, true);
   } else {
     entities_.push_back(e);
+    if (overlay_) {
+      overlay_->state.apply(e);
+      overlay_->state.evict_clean();
+    }
   }
 }
 
@@ -272,6 +326,7 @@ bool live_view::remove_pending(const event& e) {
     auto it = std::find_if(entities_.begin(), entities_.end(),
                            [&](const event& x) { return x.id == e.id && event_team(x) == team; });
     if (it != entities_.end()) entities_.erase(it);
+    overlay_.reset();
   }
   return true;
 }
@@ -282,6 +337,7 @@ void live_view::clear_pending() {
   pending_ids_.clear();
   pending_answers_.clear();
   entities_.clear();
+  overlay_.reset();
 }
 
 limit_set effective_global_limits(live_view& s, const limit_policy& p) {
@@ -427,16 +483,50 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
   e.time = at;
   e.source = ctx.source;
 
-  // Refused: the session is over, or a hard limit was already reached before this report.
-  std::string refusal;
-  if (!u.session.empty()) {
-    auto st = live.status(u.team, u.session);
-    if (st && *st != session_status::active && *st != session_status::queued) {
-      refusal = "session_" + std::string(to_string(*st));
+  // A queued session has not started: its reports are not decided (not counted).
+  std::optional<session_status> status;
+  if (!u.session.empty()) status = live.status(u.team, u.session);
+  if (status == session_status::queued) {
+    d.reason = "session_queued";
+    return d;
+  }
+  // The reservation the report settles, when it still holds (reservations.h).
+  std::optional<reservation_record> settles;
+  if (!r.reservation.empty()) {
+    auto res = reservation_of(live, u.team, r.reservation);
+    if (!res || res->session != u.session) {
+      d.reason = "reservation_not_found";
+      return d;
+    }
+    if (res->status_at(ctx.now) == "held") settles = std::move(res);
+  }
+  if (!checks.empty()) {
+    bool global_cost = false;
+    for (auto& c : checks) global_cost = global_cost || c.name.starts_with("global:");
+    const auto held = held_for(live, u.team, u.agent, u.task, u.session, ctx.now, global_cost,
+                               settles ? std::string_view(settles->id) : std::string_view());
+    for (auto& c : checks) {
+      if (!c.name.ends_with(":cost")) continue;
+      c.held = c.name.starts_with("global:")    ? held.global
+               : c.name.starts_with("team:")    ? held.team
+               : c.name.starts_with("agent:")   ? held.agent
+               : c.name.starts_with("task:")    ? held.task
+               : c.name.starts_with("session:") ? held.session
+                                                : 0;
     }
   }
+
+  // Refused: the session is over, or a hard limit was already reached before this report
+  // (others' reservations counting as spent). A report settling its reservation had its room
+  // held: only a session that is over refuses it.
+  std::string refusal;
+  if (status && *status != session_status::active) {
+    refusal = "session_" + std::string(to_string(*status));
+  }
   for (auto& c : checks) {
-    if (refusal.empty() && c.spent >= c.limit) refusal = "limit_reached:" + c.name;
+    if (refusal.empty() && !settles && c.spent + c.held >= c.limit) {
+      refusal = "limit_reached:" + c.name;
+    }
   }
   if (!refusal.empty()) {
     u.over_budget = true;
@@ -452,7 +542,7 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
   // Recorded; the report that crosses a limit is accepted and told to stop.
   std::string terminate_reason;  // the run limit that ends the session, when one is crossed
   for (auto& c : checks) {
-    if (c.spent + c.adding >= c.limit) {
+    if (c.spent + c.held + c.adding >= c.limit) {
       if (!u.over_budget) u.reason = "crossed:" + c.name;
       u.over_budget = true;
       u.stop = true;
@@ -466,6 +556,14 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
   e.payload = usage_recorded{u};
   d.events.push_back(std::move(e));
   add_threshold_events(live, policy, u.team, lines, u.cost.count, d.events.front(), d.events);
+  if (settles) {
+    event rel;
+    rel.id = event_id{"settle-" + settles->id};
+    rel.time = ctx.now;
+    rel.source = ctx.source;
+    rel.payload = reservation_released{u.team, settles->id, u.session, "settled", u.cost, id};
+    d.events.push_back(std::move(rel));
+  }
   if (terminate) {
     event t;
     t.id = event_id{"terminated-" + u.session.str()};
@@ -473,6 +571,10 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
     t.source = ctx.source;
     t.payload = session_terminated{u.team, u.session, reason};
     d.events.push_back(std::move(t));
+    // The slot it held goes to the team's queue, in the same decision (slots.h).
+    for (auto& a : activate_queued(live, policy, u.team, ctx.now, ctx.source, d.events)) {
+      d.events.push_back(std::move(a));
+    }
   }
   return d;
 }

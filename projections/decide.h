@@ -6,6 +6,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -57,6 +58,12 @@ class live_view {
   // The task of the agent's latest session in the team (pending sessions included); empty when
   // the agent has none, or none with a task.
   task_id latest_task(const team_id& t, const agent_id& a);
+  // An entity row with the pending entity events folded over the projected state by the same
+  // fold (an overlay state, rebuilt after a pending event leaves): the derived rows of
+  // slots.h and reservations.h are read through these.
+  std::optional<std::string> entity_row(std::string_view key);
+  void scan_entity_rows(std::string_view prefix,
+                        const std::function<void(std::string_view, std::string_view)>& f);
 
   // Listings, in id order, pending entities included.
   std::vector<std::pair<team_id, team_record>> teams();
@@ -81,6 +88,12 @@ class live_view {
   std::unordered_map<std::string, original_answer> pending_answers_;
   std::vector<event> entities_;  // pending entity events (not usage), in decision order
   std::unordered_map<std::string, std::pair<team_id, int>> agents_;  // agent -> (team, events)
+  struct overlay;
+  struct overlay_deleter {
+    void operator()(overlay* o) const;
+  };
+  std::unique_ptr<overlay, overlay_deleter> overlay_;  // null: rebuilt at the next read
+  ledger_state& overlay_state();
 };
 
 struct decide_context {

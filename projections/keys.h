@@ -26,7 +26,13 @@
 //                                                      (scope, window, period, threshold)
 //          | 'alertlast/' scope '/' window             latest period with a crossing
 //          | 'alertcfg/' ('g' | 't/' team)             thresholds set by AlertThresholdsSet
-//     value := JSON object (fields in a fixed order)
+//          | 'active/' ('g' | 't/' team | 'a/' agent)  active sessions {"count"} (slots.h)
+//          | 'queue/' team                             queued sessions, oldest first (slots.h)
+//          | 'reservation/' team '/' reservation       one reservation and its status
+//          | 'holds/' team                             the team's open reservations, oldest
+//                                                      first (reservations.h)
+//          | 'holdcount/g'                             open holds org-wide {"count"}
+//     value := JSON object (fields in a fixed order); queue and holds: JSON array
 //   column family "dedup":   key := team '/' event_id          value := day YYYY-MM-DD [answer]
 //     answer := TAB ('R' | 'J') TAB cost_nanos TAB over stop TAB request_hash TAB reason
 //               (usage events: what was answered, for a retried request; over/stop are 0|1)

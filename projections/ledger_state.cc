@@ -6,6 +6,9 @@
 
 #include <boost/json.hpp>
 
+#include "projections/reservations.h"
+#include "projections/slots.h"
+
 namespace tally {
 namespace json = boost::json;
 
@@ -84,7 +87,7 @@ session_status status_of(std::string_view s) {
 bool apply_to_session(session_record& s, bool exists, const event& e) {
   const bool open = s.status == session_status::active || s.status == session_status::queued;
   if (auto* p = std::get_if<session_opened>(&e.payload)) {
-    (void)exists;
+    if (!exists) s.status = p->queued ? session_status::queued : session_status::active;
     s.agent = p->agent;
     s.task = p->task;
     s.model = p->model;
@@ -103,6 +106,11 @@ bool apply_to_session(session_record& s, bool exists, const event& e) {
     s.status = session_status::terminated;
     s.ended_at = e.time;
     s.reason = p->reason;
+    return true;
+  }
+  if (std::get_if<session_activated>(&e.payload)) {
+    if (s.status != session_status::queued) return false;
+    s.status = session_status::active;
     return true;
   }
   return false;
@@ -378,6 +386,24 @@ std::optional<limit_set> ledger_state::limits(std::string_view scope_key) {
                                   });
 }
 
+std::optional<std::string> ledger_state::entity_row(std::string_view key) {
+  return raw_row(column::entities, key);
+}
+
+void ledger_state::put_entity(std::string_view key, std::string value) {
+  put(column::entities, key, std::move(value));
+}
+
+std::optional<std::string> ledger_state::raw_row(column cf, std::string_view key) {
+  if (cf == column::totals) {
+    auto& t = load_totals(key);
+    return encode_totals(t.value);
+  }
+  auto& r = load(cf, key);
+  if (!r.present) return std::nullopt;
+  return r.value;
+}
+
 std::optional<team_id> ledger_state::session_team(const session_id& s) {
   return cached_record<team_id>("sessionof/" + s.str(),
                                 [](const std::string& v) -> std::optional<team_id> {
@@ -565,13 +591,27 @@ fold_outcome ledger_state::apply(const event& e) {
                 encode_session(s));
             index_session(p.team, p.session);
             note_latest(p.team, s.agent, p.session, s.task, s.opened_at);
+            fold_slots(*this, p.team, p.session, old, s);
           },
+          [&](const session_activated& p) {
+            auto old = session(p.team, p.session);
+            session_record s = old.value_or(session_record{});
+            if (old && apply_to_session(s, true, e)) {
+              put(column::entities, "session/" + p.team.str() + "/" + p.session.str(),
+                  encode_session(s));
+              fold_slots(*this, p.team, p.session, old, s);
+            }
+          },
+          [&](const reservation_held&) { fold_reservation(*this, e); },
+          [&](const reservation_released&) { fold_reservation(*this, e); },
           [&](const session_ended& p) {
             auto old = session(p.team, p.session);
             session_record s = old.value_or(session_record{});
             if (apply_to_session(s, old.has_value(), e)) {
               put(column::entities, "session/" + p.team.str() + "/" + p.session.str(),
                   encode_session(s));
+              fold_slots(*this, p.team, p.session, old, s);
+              fold_session_closed(*this, p.team, p.session);
             }
           },
           [&](const session_terminated& p) {
@@ -580,6 +620,8 @@ fold_outcome ledger_state::apply(const event& e) {
             if (apply_to_session(s, old.has_value(), e)) {
               put(column::entities, "session/" + p.team.str() + "/" + p.session.str(),
                   encode_session(s));
+              fold_slots(*this, p.team, p.session, old, s);
+              fold_session_closed(*this, p.team, p.session);
             }
           },
           [&](const budget_threshold_crossed&) { apply_alert(e); },
@@ -631,6 +673,7 @@ fold_outcome ledger_state::apply(const event& e) {
                   encode_session(s));
               index_session(p.team, p.session);
               note_latest(p.team, s.agent, p.session, s.task, s.opened_at);
+              fold_slots(*this, p.team, p.session, std::nullopt, s);
             }
             if (!p.agent.empty() && !entity_exists(entity_key("agent/", p.agent.str(), nullptr))) {
               json::object o;

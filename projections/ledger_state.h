@@ -129,6 +129,12 @@ class ledger_state {
 
   // One entity row's value (absent: nullopt), cache over store.
   std::optional<std::string> entity(std::string_view key);
+  // Raw entity rows: the rows derived from session and reservation events (slots.h,
+  // reservations.h) are read and written through these.
+  std::optional<std::string> entity_row(std::string_view key);
+  void put_entity(std::string_view key, std::string value);
+  // Any row, encoded as stored (for a view stacked over this state).
+  std::optional<std::string> raw_row(column cf, std::string_view key);
 
   bool seen(const team_id& t, const event_id& id);
   // The answer a folded usage event gave (from its dedup marker).

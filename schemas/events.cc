@@ -114,6 +114,29 @@ json::object data_of(const event_payload& p) {
                    o["task_id"] = e.task.str();
                    o["model"] = e.model;
                    o["effort"] = e.effort;
+                   if (e.queued) o["status"] = "queued";
+                 },
+                 [&](const session_activated& e) {
+                   o["team_id"] = e.team.str();
+                   o["session_id"] = e.session.str();
+                 },
+                 [&](const reservation_held& e) {
+                   o["team_id"] = e.team.str();
+                   o["reservation_id"] = e.reservation;
+                   o["session_id"] = e.session.str();
+                   o["agent_id"] = e.agent.str();
+                   o["task_id"] = e.task.str();
+                   o["amount_nanos"] = e.amount.count;
+                   o["expires_at"] = format_rfc3339(e.expires_at);
+                   if (!e.request_hash.empty()) o["request_hash"] = e.request_hash;
+                 },
+                 [&](const reservation_released& e) {
+                   o["team_id"] = e.team.str();
+                   o["reservation_id"] = e.reservation;
+                   o["session_id"] = e.session.str();
+                   o["reason"] = e.reason;
+                   if (e.actual) o["actual_nanos"] = e.actual->count;
+                   if (!e.usage_event.empty()) o["usage_event_id"] = e.usage_event.str();
                  },
                  [&](const session_ended& e) {
                    o["team_id"] = e.team.str();
@@ -481,8 +504,63 @@ event_payload read_payload(std::string_view type, od::object obj) {
         e.model = get_string(v);
       else if (k == "effort")
         e.effort = get_string(v);
+      else if (k == "status") {
+        auto st = get_string(v);
+        if (st != "queued" && st != "active") throw field_error{};
+        e.queued = st == "queued";
+      }
     });
     if (e.session.empty()) throw field_error{};
+    return e;
+  }
+  if (type == "tally.session_activated.v1") {
+    session_activated e;
+    team_only(e, [&](std::string_view k, od::value v) {
+      if (k == "session_id") e.session = get_id<session_id>(v, false);
+    });
+    if (e.session.empty()) throw field_error{};
+    return e;
+  }
+  if (type == "tally.reservation_held.v1") {
+    reservation_held e;
+    bool has_expiry = false;
+    team_only(e, [&](std::string_view k, od::value v) {
+      if (k == "reservation_id")
+        e.reservation = get_id<event_id>(v, false).str();
+      else if (k == "session_id")
+        e.session = get_id<session_id>(v, false);
+      else if (k == "agent_id")
+        e.agent = get_id<agent_id>(v);
+      else if (k == "task_id")
+        e.task = get_id<task_id>(v);
+      else if (k == "amount_nanos")
+        e.amount = nanos{get_count(v)};
+      else if (k == "expires_at") {
+        auto t = parse_rfc3339(get_string(v));
+        if (!t) throw field_error{};
+        e.expires_at = *t;
+        has_expiry = true;
+      } else if (k == "request_hash")
+        e.request_hash = get_string(v);
+    });
+    if (e.reservation.empty() || e.session.empty() || !has_expiry) throw field_error{};
+    return e;
+  }
+  if (type == "tally.reservation_released.v1") {
+    reservation_released e;
+    team_only(e, [&](std::string_view k, od::value v) {
+      if (k == "reservation_id")
+        e.reservation = get_id<event_id>(v, false).str();
+      else if (k == "session_id")
+        e.session = get_id<session_id>(v, false);
+      else if (k == "reason")
+        e.reason = get_string(v);
+      else if (k == "actual_nanos")
+        e.actual = nanos{get_count(v)};
+      else if (k == "usage_event_id")
+        e.usage_event = get_id<event_id>(v);
+    });
+    if (e.reservation.empty() || e.session.empty()) throw field_error{};
     return e;
   }
   if (type == "tally.session_ended.v1") {
@@ -583,6 +661,9 @@ std::string_view event_type_name(const event_payload& p) {
                         },
                         [](const alert_acknowledged&) { return "tally.alert_acknowledged.v1"; },
                         [](const alert_thresholds_set&) { return "tally.alert_thresholds_set.v1"; },
+                        [](const session_activated&) { return "tally.session_activated.v1"; },
+                        [](const reservation_held&) { return "tally.reservation_held.v1"; },
+                        [](const reservation_released&) { return "tally.reservation_released.v1"; },
                     },
                     p);
 }
@@ -770,6 +851,8 @@ boost::system::result<usage_report> decode_usage_report(std::string_view text) {
         r.model = get_string(v);
       else if (k == "effort")
         r.effort = get_string(v);
+      else if (k == "reservation_id")
+        r.reservation = get_id<event_id>(v).str();
       else if (k == "cost_usd") {
         auto m = parse_usd(raw_number(v));
         if (!m || m->count < 0) throw field_error{};
@@ -821,6 +904,7 @@ std::string encode_usage_report(const usage_report& r) {
   if (!r.task.empty()) o["task_id"] = r.task.str();
   o["model"] = r.model;
   if (!r.effort.empty()) o["effort"] = r.effort;
+  if (!r.reservation.empty()) o["reservation_id"] = r.reservation;
   put_tokens(o, r.tokens);
   std::string out = json::serialize(o);
   std::string extra;

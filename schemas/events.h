@@ -76,6 +76,7 @@ struct session_opened {
   task_id task;
   std::string model;
   std::string effort;
+  bool queued = false;  // opened queued: a concurrency limit was reached (see SessionActivated)
 };
 
 // do not renumber: on-disk format
@@ -98,6 +99,36 @@ struct session_terminated {
   team_id team;
   session_id session;
   std::string reason;
+};
+
+// A queued session became active: a slot freed, decided with the event that freed it.
+struct session_activated {
+  team_id team;
+  session_id session;
+};
+
+// Budget held for a session until settled by a usage report, released, or expired (at
+// expires_at, without an event). See projections/reservations.h.
+struct reservation_held {
+  team_id team;
+  std::string reservation;  // reservation id (an id, see valid_id)
+  session_id session;
+  agent_id agent;
+  task_id task;
+  nanos amount;
+  time_ms expires_at = 0;
+  std::string request_hash;  // fingerprint of the API request (a reused id with another body)
+};
+
+// A held reservation stops holding: "settled" by the usage report `usage_event`, whose cost was
+// `actual`, or "released" on request.
+struct reservation_released {
+  team_id team;
+  std::string reservation;
+  session_id session;
+  std::string reason;
+  std::optional<nanos> actual;
+  event_id usage_event;
 };
 
 // do not renumber: on-disk format
@@ -136,7 +167,8 @@ using event_payload =
     std::variant<team_created, agent_registered, task_created, limits_set, session_opened,
                  session_ended, session_terminated, usage_recorded, usage_rejected,
                  budget_threshold_crossed, budget_threshold_resolved, alert_acknowledged,
-                 alert_thresholds_set>;
+                 alert_thresholds_set,
+                 session_activated, reservation_held, reservation_released>;
 
 struct event {
   event_id id;
@@ -188,6 +220,7 @@ struct usage_report {
   std::optional<nanos> cost;  // cost_usd, exact
   std::optional<time_ms> occurred_at;
   std::string request_hash;  // set by the API (see usage_decided)
+  std::string reservation;   // the reservation the report settles; empty: none
 };
 
 boost::system::result<usage_report> decode_usage_report(std::string_view json);

@@ -1,7 +1,8 @@
 // The HTTP API end to end: the real `tally serve` on a real broker, driven over HTTP. The
 // guide's flow, survival of kill -9 to the nano-dollar (acknowledged writes are never lost nor
-// counted twice on retry), 64 writers racing one budget (overshoot at most one report), the
-// auth matrix, rate limits, and bad input answered 4xx with nothing changed.
+// counted twice on retry), 64 writers racing one budget (overshoot at most one report; none when
+// they reserve first), the queue of a full team, the auth matrix, rate limits, and bad input
+// answered 4xx with nothing changed.
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
@@ -321,6 +322,146 @@ TEST(HttpEndToEnd, BadInputIsAnswered4xxAndChangesNothing) {
       << m.body;
   EXPECT_NE(m.body.find("tally_consumer_lag_events "), std::string::npos);
   EXPECT_EQ(p->terminate(30s), 0) << p->log();
+}
+
+// With every spend reserved first, 64 writers racing one team budget spend at most the limit, to
+// the nano-dollar: each reserves $0.007, reports it with the reservation id, and stops at the
+// first 402. $1.00 is not a multiple of $0.007, so the budget ends 142 reservations in.
+TEST(HttpEndToEnd, SixtyFourWritersReservingFirstNeverOvershootOneBudget) {
+  http_scenario s("http-reserve");
+  auto p = s.serve();
+  ASSERT_TRUE(p);
+  const int writers = 64;
+  std::vector<std::string> agents;
+  for (int i = 0; i < writers; ++i) agents.push_back("holder-" + std::to_string(i));
+  std::vector<std::string> sessions;
+  {
+    http_client c(p->http_port(), admin_key);
+    setup_team(c, "resv", agents);
+    for (auto& a : agents) sessions.push_back(open_session(c, a));
+    auto l = c.patch("/api/v1/settings/teams/resv", R"({"daily_cost_limit_usd": 1.00})");
+    ASSERT_EQ(l.status, 200) << l.body;
+  }
+  const std::int64_t cost = 7'000'000;  // $0.007
+  const std::int64_t limit = 1'000'000'000;
+  std::atomic<std::int64_t> accepted{0};
+  std::atomic<int> reports{0}, refused{0}, other{0}, unsettled{0};
+  std::vector<std::thread> ts;
+  for (int w = 0; w < writers; ++w) {
+    ts.emplace_back([&, w] {
+      http_client c(p->http_port(), admin_key);
+      const std::string base = "/api/v1/sessions/" + sessions[w];
+      for (int i = 0; i < 1000; ++i) {
+        const std::string rid = "r-" + std::to_string(w) + "-" + std::to_string(i);
+        auto h = c.post(
+            base + "/reservations",
+            R"({"amount_usd": 0.007, "ttl_seconds": 120, "reservation_id": ")" + rid + R"("})");
+        if (h.status == 402) {
+          ++refused;
+          return;
+        }
+        if (h.status != 201) {
+          ++other;
+          return;
+        }
+        auto r = c.post(base + "/usage", R"({"cost_usd": 0.007, "output_tokens": 1,
+                          "event_id": "u-)" + rid +
+                                             R"(", "reservation_id": ")" + rid + R"("})");
+        if (r.status != 200) {
+          ++other;
+          return;
+        }
+        accepted += cost;
+        ++reports;
+        if (!r.json().as_object().at("reservation").at("settled").as_bool()) ++unsettled;
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(unsettled.load(), 0);
+  EXPECT_EQ(refused.load(), writers);  // everyone ended at a refused reservation
+  EXPECT_LE(accepted.load(), limit) << "overshoot with reservations";
+  EXPECT_EQ(accepted.load(), limit / cost * cost);  // and the budget was used up to the last fit
+  http_client c(p->http_port(), admin_key);
+  auto costs = c.get("/api/v1/teams/resv/costs?period=day");
+  ASSERT_EQ(costs.status, 200) << costs.body;
+  // Every 2xx report counted exactly once, nothing refused, nothing left held.
+  EXPECT_EQ(num(costs.json(), "total_cost_nanos"), accepted.load());
+  EXPECT_EQ(num(costs.json(), "reports"), reports.load());
+  EXPECT_EQ(num(costs.json(), "rejected_cost_nanos"), 0);
+  auto b = c.get("/api/v1/agents/holder-0/budget");
+  ASSERT_EQ(b.status, 200) << b.body;
+  EXPECT_EQ(num(b.json(), "daily_spent_nanos"), accepted.load());
+  EXPECT_EQ(num(b.json(), "daily_reserved_nanos"), 0);
+  EXPECT_EQ(p->terminate(30s), 0) << p->log();
+}
+
+// A concurrency limit of 1: the second session is queued (202), ending the first activates it
+// at once (visible to the next read), a held reservation and the queue survive kill -9, and a
+// replay rebuilds the same store.
+TEST(HttpEndToEnd, QueuedSessionActivatesWhenTheSlotFreesAndStateSurvivesCrashAndReplay) {
+  http_scenario s("http-queue");
+  auto p = s.serve();
+  ASSERT_TRUE(p);
+  std::string first, second, third;
+  {
+    http_client c(p->http_port(), admin_key);
+    setup_team(c, "q", {"q-1", "q-2"});
+    auto l = c.patch("/api/v1/settings/teams/q",
+                     R"({"max_concurrent_agents": 1, "daily_cost_limit_usd": 2})");
+    ASSERT_EQ(l.status, 200) << l.body;
+    first = open_session(c, "q-1");
+    auto r = c.post("/api/v1/agents/q-2/sessions", R"({"model": "claude-sonnet-4-5"})");
+    ASSERT_EQ(r.status, 202) << r.body;
+    EXPECT_EQ(r.json().as_object().at("status").as_string(), "queued");
+    EXPECT_EQ(num(r.json(), "queue_position"), 1);
+    second = std::string(r.json().as_object().at("session_id").as_string());
+    r = c.post("/api/v1/sessions/start", R"({"agent_id": "q-1"})");
+    ASSERT_EQ(r.status, 202) << r.body;
+    third = std::string(r.json().as_object().at("session_id").as_string());
+    EXPECT_EQ(c.post("/api/v1/sessions/" + second + "/usage", R"({"cost_usd": 0.1})").status, 409);
+    auto g = c.get("/api/v1/sessions/" + second);
+    EXPECT_EQ(g.json().as_object().at("status").as_string(), "queued");
+    auto e = c.post("/api/v1/sessions/" + first + "/end", "{}");
+    ASSERT_EQ(e.status, 200) << e.body;
+    g = c.get("/api/v1/sessions/" + second);
+    EXPECT_EQ(g.json().as_object().at("status").as_string(), "active") << g.body;
+    EXPECT_EQ(num(c.get("/api/v1/sessions/" + third).json(), "queue_position"), 1);
+    auto h = c.post("/api/v1/sessions/" + second + "/reservations",
+                    R"({"amount_usd": 0.75, "reservation_id": "keep"})");
+    ASSERT_EQ(h.status, 201) << h.body;
+    auto u = c.post("/api/v1/sessions/" + second + "/usage", R"({"cost_usd": 0.25})");
+    ASSERT_EQ(u.status, 200) << u.body;
+  }
+  ASSERT_EQ(p->kill_now(), 128 + SIGKILL);
+  p = s.serve();
+  ASSERT_TRUE(p);
+  {
+    http_client c(p->http_port(), admin_key);
+    EXPECT_EQ(c.get("/api/v1/sessions/" + second).json().as_object().at("status").as_string(),
+              "active");
+    EXPECT_EQ(c.get("/api/v1/sessions/" + third).json().as_object().at("status").as_string(),
+              "queued");
+    auto b = c.get("/api/v1/agents/q-2/budget");
+    ASSERT_EQ(b.status, 200) << b.body;
+    EXPECT_EQ(num(b.json(), "daily_reserved_nanos"), 750'000'000);
+    EXPECT_EQ(num(b.json(), "daily_spent_nanos"), 250'000'000);
+    auto r = c.get("/api/v1/sessions/" + second + "/reservations/keep");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.json().as_object().at("status").as_string(), "held");
+    // Ending the second releases its hold and activates the third.
+    ASSERT_EQ(c.post("/api/v1/sessions/" + second + "/end", "{}").status, 200);
+    EXPECT_EQ(c.get("/api/v1/sessions/" + third).json().as_object().at("status").as_string(),
+              "active");
+    EXPECT_EQ(num(c.get("/api/v1/agents/q-2/budget").json(), "daily_reserved_nanos"), 0);
+  }
+  ASSERT_EQ(p->terminate(30s), 0) << p->log();
+  const std::vector<std::string> columns = {"totals", "entities", "dedup"};
+  const std::string before = dump_store_raw(s.o.data_dir, columns);
+  EXPECT_NE(before.find("reservation/q/keep"), std::string::npos);
+  ASSERT_EQ(run_tally(tally_args("replay", s.o), s.dir + "/replay.log", 120s), 0);
+  EXPECT_EQ(dump_store_raw(s.o.data_dir, columns), before);
 }
 
 }  // namespace

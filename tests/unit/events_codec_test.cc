@@ -59,7 +59,21 @@ std::string describe(const event& e) {
           [&](const session_opened& p) {
             o << " team=" << p.team.str() << " agent=" << p.agent.str()
               << " session=" << p.session.str() << " task=" << p.task.str() << " model=" << p.model
-              << " effort=" << p.effort;
+              << " effort=" << p.effort << " queued=" << p.queued;
+          },
+          [&](const session_activated& p) {
+            o << " team=" << p.team.str() << " session=" << p.session.str();
+          },
+          [&](const reservation_held& p) {
+            o << " team=" << p.team.str() << " rsv=" << p.reservation
+              << " session=" << p.session.str() << " agent=" << p.agent.str()
+              << " task=" << p.task.str() << " amount=" << p.amount.count
+              << " expires=" << p.expires_at << " hash=" << p.request_hash;
+          },
+          [&](const reservation_released& p) {
+            o << " team=" << p.team.str() << " rsv=" << p.reservation
+              << " session=" << p.session.str() << " reason=" << p.reason
+              << " actual=" << opt(p.actual) << " usage=" << p.usage_event.str();
           },
           [&](const session_ended& p) {
             o << " team=" << p.team.str() << " session=" << p.session.str()
@@ -149,6 +163,17 @@ std::vector<event> one_of_each() {
   add("e-limits-global", limits_set{team_id{}, limit_scope::global, "", limit_set{}});
   add("e-open", session_opened{team_id{"acme"}, agent_id{"eng-1"}, session_id{"s-1"},
                                task_id{"594"}, "claude-sonnet-4-5", "high"});
+  session_opened queued{team_id{"acme"}, agent_id{"eng-1"}, session_id{"s-2"}, task_id{}, "m", ""};
+  queued.queued = true;
+  add("e-open-queued", queued);
+  add("e-activate", session_activated{team_id{"acme"}, session_id{"s-2"}});
+  add("e-hold",
+      reservation_held{team_id{"acme"}, "rsv-1", session_id{"s-1"}, agent_id{"eng-1"},
+                       task_id{"594"}, nanos{500'000'000}, t0 + 300'000, "0123456789abcdef"});
+  add("e-settle", reservation_released{team_id{"acme"}, "rsv-1", session_id{"s-1"}, "settled",
+                                       nanos{450'000'000}, event_id{"u-1"}});
+  add("e-release", reservation_released{team_id{"acme"}, "rsv-2", session_id{"s-1"}, "released",
+                                        std::nullopt, event_id{}});
   add("e-end", session_ended{team_id{"acme"}, session_id{"s-1"}, session_status::failed});
   add("e-term", session_terminated{team_id{"acme"}, session_id{"s-1"}, "crossed:x"});
   usage_recorded rec{sample_usage()};

@@ -363,6 +363,12 @@ TEST(fold_drain, golden) {
       "\n"
       "totals t/acme/m/2026-11 = " ROW
       "\n"
+      R"(entities active/a/eng-1 = {"count":1})"
+      "\n"
+      R"(entities active/g = {"count":1})"
+      "\n"
+      R"(entities active/t/acme = {"count":1})"
+      "\n"
       R"(entities agent/eng-1 = {"team_id":"acme","name":"eng-1","type":""})"
       "\n"
       R"(entities latest/eng-1 = {"team_id":"acme","session_id":"s-1","task_id":"",)"

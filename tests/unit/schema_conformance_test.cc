@@ -151,6 +151,19 @@ std::map<std::string, std::string> samples() {
                                 task_id{"594"}, "claude-sonnet-4-5", "high"}));
   add(ev("open-notask", session_opened{team_id{"acme"}, agent_id{"eng-1"}, session_id{"s-2"},
                                        task_id{}, "gpt-4o", ""}));
+  session_opened queued{team_id{"acme"}, agent_id{"eng-1"}, session_id{"s-3"}, task_id{}, "m", ""};
+  queued.queued = true;
+  add(ev("open-queued", queued));
+  add(ev("activate", session_activated{team_id{"acme"}, session_id{"s-3"}}));
+  add(ev("hold",
+         reservation_held{team_id{"acme"}, "rsv-1", session_id{"s-1"}, agent_id{"eng-1"},
+                          task_id{"594"}, nanos{500'000'000}, t0 + 300'000, "0123456789abcdef"}));
+  add(ev("hold-notask", reservation_held{team_id{"acme"}, "rsv-2", session_id{"s-2"},
+                                         agent_id{"eng-1"}, task_id{}, nanos{1}, t0 + 1'000, ""}));
+  add(ev("settle", reservation_released{team_id{"acme"}, "rsv-1", session_id{"s-1"}, "settled",
+                                        nanos{450'000'000}, event_id{"u-1"}}));
+  add(ev("release", reservation_released{team_id{"acme"}, "rsv-2", session_id{"s-2"}, "released",
+                                         std::nullopt, event_id{}}));
   add(ev("end", session_ended{team_id{"acme"}, session_id{"s-1"}, session_status::completed}));
   add(ev("term", session_terminated{team_id{"acme"}, session_id{"s-1"}, "crossed:x"}));
   add(ev("rec", usage_recorded{sample_usage()}));
