@@ -280,6 +280,8 @@ void report_usage(api_deps& deps, request_ctx& ctx, respond_fn respond) {
 }
 
 void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
+  // A credential that may write nowhere (a reader) is refused whole: no item could pass.
+  if (!ctx.caller.org_wide()) require(ctx, team_id{ctx.caller.team}, need::write);
   auto b = body_of(ctx);
   b.allow_only({"reports"});
   auto raws = b.objects("reports");
