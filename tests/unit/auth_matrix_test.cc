@@ -103,6 +103,7 @@ std::map<std::string, std::vector<request_case>> all_cases() {
                                                       s.session + R"(", "cost_usd": 0.02}]})");
                                     },
                                     cross::per_item}};
+  c["GET /api/v1/usage"] = {get_case("/api/v1/usage?team_id=acme")};
   for (std::string r : {"summary", "by-agent", "by-project", "by-model", "daily"}) {
     c["GET /api/v1/usage/" + r] = {get_case("/api/v1/usage/" + r + "?team_id=acme")};
   }
