@@ -372,8 +372,10 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
       finish(*c);
     }
   };
-  for (auto& [team_text, indexes] : by_team) {
-    team_id team{team_text};
+  for (auto& entry : by_team) {
+    // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+    const auto& indexes = entry.second;
+    team_id team{entry.first};
     auto a = deps.ledger->with_team(team, [&](live_view& live) {
       std::vector<event> events;
       for (auto i : indexes) {

@@ -41,6 +41,9 @@ template <class... Ts>
 struct overloaded : Ts... {
   using Ts::operator()...;
 };
+// The deduction guide C++20 makes implicit; clang 14 (the fuzz build) still needs it.
+template <class... Ts>
+overloaded(Ts...) -> overloaded<Ts...>;
 
 // --- writing ------------------------------------------------------------------------------
 
