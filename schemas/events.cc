@@ -457,7 +457,9 @@ event_payload read_payload(std::string_view type, od::object obj) {
       else if (k == "effort")
         e.effort = get_string(v);
     });
-    if (e.session.empty()) throw field_error{};
+    // agent_id is required (schema): without it the event encoded back would not decode
+    // (found by tests/fuzz/fuzz_decoders).
+    if (e.session.empty() || e.agent.empty()) throw field_error{};
     return e;
   }
   if (type == "tally.session_ended.v1") {
