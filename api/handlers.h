@@ -70,6 +70,12 @@ void usage_by_project(api_deps&, request_ctx&, respond_fn);
 void usage_by_model(api_deps&, request_ctx&, respond_fn);
 void usage_daily(api_deps&, request_ctx&, respond_fn);
 
+// GET /api/v1/usage: the usage log, newest first, paged by next_cursor; filters team_id (else
+// the caller's team; required for org-wide keys), agent_id, session_id, task_id, model,
+// status=recorded|rejected, start/end (date: whole days in the team's zone; RFC 3339: [start,
+// end)), limit (default 100, at most 1000) (handlers_usage_log.cc).
+void usage_log(api_deps&, request_ctx&, respond_fn);
+
 // Limits in the spec's config.yaml shape, and usage against each of them (handlers_limits.cc).
 void get_limits(api_deps&, request_ctx&, respond_fn);
 void put_limits(api_deps&, request_ctx&, respond_fn);

@@ -30,6 +30,7 @@ const std::vector<route_def>& api_routes() {
       {v::delete_, "/api/v1/sessions/{session_id}/reservations/{reservation_id}", c::ingest,
        release_reservation},
       {v::post, "/api/v1/usage:batch", c::ingest, report_usage_batch},
+      {v::get, "/api/v1/usage", c::general, usage_log},
       {v::get, "/api/v1/usage/summary", c::general, usage_summary},
       {v::get, "/api/v1/usage/by-agent", c::general, usage_by_agent},
       {v::get, "/api/v1/usage/by-project", c::general, usage_by_project},

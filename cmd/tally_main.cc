@@ -243,7 +243,7 @@ int inspect(const common_options& o, const std::string& prefix, const std::strin
     return 0;
   }
   for (auto c : {tally::column::totals, tally::column::entities, tally::column::dedup,
-                 tally::column::outbox, tally::column::meta}) {
+                 tally::column::outbox, tally::column::meta, tally::column::usage}) {
     if (!column.empty() && tally::column_name(c) != column) continue;
     store.for_each(c, prefix, [&](std::string_view k, std::string_view v) {
       std::cout << tally::column_name(c) << ' ' << k << ' ';

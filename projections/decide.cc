@@ -5,6 +5,7 @@
 #include "projections/thresholds.h"
 #include "projections/reservations.h"
 #include "projections/slots.h"
+#include "projections/usage_log.h"
 #include "schemas/event_time.h"
 
 namespace tally {
@@ -293,9 +294,11 @@ void live_view::add_pending(const event& e) {
     }
     for_each_total(*u, false, [&](const std::string& k, const totals& d) { deltas_[k] += d; });
     pending_answers_[pending_key(team, e.id.str())] = original_of(*u, false);
+    usage_log_[usage_log_key(u->team, u->occurred_at, e.id)] = encode_usage_log_row(*u, false);
   } else if (auto* r = std::get_if<usage_rejected>(&e.payload)) {
     for_each_total(*r, true, [&](const std::string& k, const totals& d) { deltas_[k] += d; });
     pending_answers_[pending_key(team, e.id.str())] = original_of(*r, true);
+    usage_log_[usage_log_key(r->team, r->occurred_at, e.id)] = encode_usage_log_row(*r, true);
   } else {
     entities_.push_back(e);
     if (overlay_) {
@@ -320,8 +323,10 @@ bool live_view::remove_pending(const event& e) {
       agents_.erase(it);
     }
     for_each_total(*u, false, sub);
+    usage_log_.erase(usage_log_key(u->team, u->occurred_at, e.id));
   } else if (auto* r = std::get_if<usage_rejected>(&e.payload)) {
     for_each_total(*r, true, sub);
+    usage_log_.erase(usage_log_key(r->team, r->occurred_at, e.id));
   } else {
     auto it = std::find_if(entities_.begin(), entities_.end(),
                            [&](const event& x) { return x.id == e.id && event_team(x) == team; });
@@ -338,6 +343,24 @@ void live_view::clear_pending() {
   pending_answers_.clear();
   entities_.clear();
   overlay_.reset();
+  usage_log_.clear();
+}
+
+void live_view::scan_usage_log(std::string_view from, std::string_view to,
+                               const std::function<bool(std::string_view, std::string_view)>& f) {
+  // Backwards over the pending rows in [from, to): from the last key below `to`.
+  auto next = std::make_reverse_iterator(usage_log_.lower_bound(std::string(to)));
+  auto end = std::make_reverse_iterator(usage_log_.lower_bound(std::string(from)));
+  bool go = true;
+  state_.scan_usage_log(from, to, [&](std::string_view k, std::string_view v) {
+    for (; go && next != end && next->first >= k; ++next) {
+      if (next->first == k) continue;  // folded meanwhile: the same row
+      go = f(next->first, next->second);
+    }
+    if (go) go = f(k, v);
+    return go;
+  });
+  for (; go && next != end; ++next) go = f(next->first, next->second);
 }
 
 limit_set effective_global_limits(live_view& s, const limit_policy& p) {

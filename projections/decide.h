@@ -70,6 +70,10 @@ class live_view {
   std::vector<std::pair<agent_id, agent_record>> agents(const team_id& t);
   std::vector<std::pair<task_id, task_record>> tasks(const team_id& t);
   std::vector<std::pair<session_id, session_record>> sessions(const team_id& t);
+  // Usage log rows in [from, to) (projections/usage_log.h), pending rows included, last key
+  // first, while f returns true.
+  void scan_usage_log(std::string_view from, std::string_view to,
+                      const std::function<bool(std::string_view, std::string_view)>& f);
 
   // An event was decided and handed to the producer.
   void add_pending(const event& e);
@@ -87,6 +91,7 @@ class live_view {
   std::unordered_set<std::string> pending_ids_;
   std::unordered_map<std::string, original_answer> pending_answers_;
   std::vector<event> entities_;  // pending entity events (not usage), in decision order
+  std::map<std::string, std::string> usage_log_;  // pending usage log rows by key
   std::unordered_map<std::string, std::pair<team_id, int>> agents_;  // agent -> (team, events)
   struct overlay;
   struct overlay_deleter {

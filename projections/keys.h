@@ -42,6 +42,9 @@
 //                            key := 'reports/' partition        value := last decided offset
 //                            key := 'skipped/' reason           value := count (int64 LE)
 //                            key := 'outbox/next'               value := next outbox sequence
+//   column family "usage":   key := team '/' time '/' event_id  one row per decided usage event
+//                            time := 13 digits of the event time in ms; value := the row
+//                            (codec and grammar: usage_log.cc)
 // Free-text components (model, effort) escape '%' and '/' as %25 and %2F; ids never hold them.
 // Thread-safety: pure functions.
 #pragma once

@@ -8,6 +8,7 @@
 
 #include "projections/reservations.h"
 #include "projections/slots.h"
+#include "projections/usage_log.h"
 
 namespace tally {
 namespace json = boost::json;
@@ -18,6 +19,9 @@ template <class... Ts>
 struct overloaded : Ts... {
   using Ts::operator()...;
 };
+// The deduction guide C++20 makes implicit; clang 14 (the fuzz build) still needs it.
+template <class... Ts>
+overloaded(Ts...) -> overloaded<Ts...>;
 
 std::string str_of(const json::object& o, std::string_view k) {
   auto* v = o.if_contains(k);
@@ -473,6 +477,29 @@ void ledger_state::scan_entities(std::string_view prefix,
   for (auto& [k, v] : rows) f(k, v);
 }
 
+void ledger_state::scan_usage_log(
+    std::string_view from, std::string_view to,
+    const std::function<bool(std::string_view, std::string_view)>& f) {
+  // The rows not yet drained, merged into the store's, last key first.
+  std::map<std::string_view, std::string_view, std::greater<>> cached;
+  for (auto& [k, v] : usage_rows_) {
+    if (k >= from && k < to) cached.emplace(k, v);
+  }
+  auto next = cached.begin();
+  bool go = true;
+  if (source_) {
+    source_->scan_back(column::usage, from, to, [&](std::string_view k, std::string_view v) {
+      for (; go && next != cached.end() && next->first >= k; ++next) {
+        if (next->first == k) continue;  // the unwritten row is the same row
+        go = f(next->first, next->second);
+      }
+      if (go) go = f(k, v);
+      return go;
+    });
+  }
+  for (; go && next != cached.end(); ++next) go = f(next->first, next->second);
+}
+
 original_answer original_of(const usage_decided& u, bool rejected) {
   return original_answer{!rejected, u.cost, u.over_budget, u.stop, u.request_hash, u.reason};
 }
@@ -682,6 +709,8 @@ fold_outcome ledger_state::apply(const event& e) {
               o["type"] = "";
               put(column::entities, "agent/" + p.agent.str(), json::serialize(o));
             }
+            usage_rows_.emplace_back(usage_log_key(p.team, p.occurred_at, e.id),
+                                     encode_usage_log_row(p, rejected));
             marker_day = p.day;
             const auto o = original_of(p, rejected);
             marker_day.push_back('\t');
@@ -719,13 +748,16 @@ std::vector<ledger_state::change> ledger_state::drain() {
     }
     keys.clear();
   }
+  std::sort(usage_rows_.begin(), usage_rows_.end());
+  for (auto& [k, v] : usage_rows_) out.push_back({column::usage, std::move(k), std::move(v)});
+  usage_rows_.clear();
   return out;
 }
 
 std::size_t ledger_state::dirty_count() const {
   std::size_t n = dirty_totals_.size();
   for (auto& v : dirty_rows_) n += v.size();
-  return n;
+  return n + usage_rows_.size();
 }
 
 std::size_t ledger_state::cached_count() const {

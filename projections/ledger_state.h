@@ -23,7 +23,14 @@
 namespace tally {
 
 // do not renumber: on-disk format (index of the column family after "default").
-enum class column : std::uint8_t { totals = 0, entities = 1, dedup = 2, outbox = 3, meta = 4 };
+enum class column : std::uint8_t {
+  totals = 0,
+  entities = 1,
+  dedup = 2,
+  outbox = 3,
+  meta = 4,
+  usage = 5,
+};
 
 // Where cache misses are read from.
 class state_source {
@@ -34,6 +41,11 @@ class state_source {
   virtual void for_each(column cf, std::string_view prefix,
                         const std::function<void(std::string_view, std::string_view)>& f) const {
     (void)cf, (void)prefix, (void)f;
+  }
+  // Calls f(key, value) for every row in [from, to), last key first, while f returns true.
+  virtual void scan_back(column cf, std::string_view from, std::string_view to,
+                    const std::function<bool(std::string_view, std::string_view)>& f) const {
+    (void)cf, (void)from, (void)to, (void)f;
   }
 };
 
@@ -135,6 +147,10 @@ class ledger_state {
   void put_entity(std::string_view key, std::string value);
   // Any row, encoded as stored (for a view stacked over this state).
   std::optional<std::string> raw_row(column cf, std::string_view key);
+  // Usage log rows (projections/usage_log.h) in [from, to), unwritten rows over the store, last
+  // key first, while f returns true.
+  void scan_usage_log(std::string_view from, std::string_view to,
+                      const std::function<bool(std::string_view, std::string_view)>& f);
 
   bool seen(const team_id& t, const event_id& id);
   // The answer a folded usage event gave (from its dedup marker).
@@ -185,7 +201,7 @@ class ledger_state {
   std::optional<T> cached_record(std::string_view key, Decode decode);
   using totals_map = std::unordered_map<std::string, totals_entry, string_hash, std::equal_to<>>;
   using row_map = std::unordered_map<std::string, row, string_hash, std::equal_to<>>;
-  static constexpr int column_count = 5;
+  static constexpr int column_count = 5;  // the columns of rows_ (usage rows are apart)
 
   totals_map::value_type& load_totals_row(std::string_view key);
   totals_entry& load_totals(std::string_view key) { return load_totals_row(key).second; }
@@ -204,6 +220,8 @@ class ledger_state {
   std::vector<std::string> dirty_totals_;
   row_map rows_[column_count];
   std::vector<std::string> dirty_rows_[column_count];
+  // Usage log rows not yet drained: written once, never read back by key, so no cache entry.
+  std::vector<std::pair<std::string, std::string>> usage_rows_;
   std::string scratch_;  // key buffer of the fold
   // The org, team, agent, model and effort rows a usage event touches, by the event's
   // dimensions: one lookup instead of twelve. Points into totals_ (node pointers are stable);

@@ -5,14 +5,29 @@
 #include <thread>
 
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
 namespace tally {
 namespace {
 
+// The usage log's keys grow within each team (team '/' time '/' id): the memtable keeps an
+// insert hint per team, so appending a row does not search the skiplist from the top.
+class team_prefix final : public rocksdb::SliceTransform {
+ public:
+  const char* Name() const override { return "tally.team_prefix"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    const auto k = key.ToStringView();
+    return rocksdb::Slice(key.data(), k.find('/'));
+  }
+  bool InDomain(const rocksdb::Slice& key) const override {
+    return key.ToStringView().find('/') != std::string_view::npos;
+  }
+};
+
 constexpr column all_columns[] = {column::totals, column::entities, column::dedup, column::outbox,
-                                  column::meta};
+                                  column::meta,   column::usage};
 
 }  // namespace
 
@@ -28,6 +43,8 @@ std::string_view column_name(column cf) {
       return "outbox";
     case column::meta:
       return "meta";
+    case column::usage:
+      return "usage";
   }
   return "?";
 }
@@ -57,7 +74,13 @@ void ledger_store::open() {
 
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
   cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options);
-  for (auto c : all_columns) cfs.emplace_back(std::string(column_name(c)), cf_options);
+  for (auto c : all_columns) {
+    cfs.emplace_back(std::string(column_name(c)), cf_options);
+    if (c == column::usage) {
+      cfs.back().options.memtable_insert_with_hint_prefix_extractor =
+          std::make_shared<team_prefix>();
+    }
+  }
   rocksdb::DB* db = nullptr;
   rocksdb::Status s;
   if (options_.read_only) {
@@ -121,6 +144,21 @@ void ledger_store::for_each(
   rocksdb::Slice p(prefix.data(), prefix.size());
   for (it->Seek(p); it->Valid() && it->key().starts_with(p); it->Next()) {
     f(it->key().ToStringView(), it->value().ToStringView());
+  }
+}
+
+void ledger_store::scan_back(
+    column cf, std::string_view from, std::string_view to,
+    const std::function<bool(std::string_view, std::string_view)>& f) const {
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice lower(from.data(), from.size()), upper(to.data(), to.size());
+  ro.iterate_lower_bound = &lower;
+  ro.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, handles_[static_cast<int>(cf) + 1]));
+  it->SeekForPrev(upper);
+  if (it->Valid() && it->key().compare(upper) >= 0) it->Prev();
+  for (; it->Valid() && it->key().compare(lower) >= 0; it->Prev()) {
+    if (!f(it->key().ToStringView(), it->value().ToStringView())) break;
   }
 }
 

@@ -45,6 +45,9 @@ class ledger_store final : public state_source {
   // order.
   void for_each(column cf, std::string_view prefix,
                 const std::function<void(std::string_view, std::string_view)>& f) const override;
+  // Rows in [from, to), last key first, while f returns true.
+  void scan_back(column cf, std::string_view from, std::string_view to,
+            const std::function<bool(std::string_view, std::string_view)>& f) const override;
 
   // Deletes every row of every column family (used by `tally replay`).
   void wipe();

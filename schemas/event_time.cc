@@ -100,6 +100,35 @@ std::string format_rfc3339(time_ms t) {
   return out;
 }
 
+namespace {
+
+// The RFC 3339 shape, checked before date::parse sees the text: given a malformed time of day
+// ("T100.000::123") its %T reads an uninitialised long double (undefined behaviour, found by
+// tests/fuzz/fuzz_decoders).
+bool rfc3339_shape(std::string_view s) {
+  auto digits = [&](std::size_t at, std::size_t n) {
+    if (at + n > s.size()) return false;
+    for (std::size_t i = at; i < at + n; ++i) {
+      if (s[i] < '0' || s[i] > '9') return false;
+    }
+    return true;
+  };
+  if (!digits(0, 4) || s[4] != '-' || !digits(5, 2) || s[7] != '-' || !digits(8, 2) ||
+      !digits(11, 2) || s[13] != ':' || !digits(14, 2) || s[16] != ':' || !digits(17, 2)) {
+    return false;
+  }
+  std::size_t i = 19;
+  if (i < s.size() && s[i] == '.') {
+    if (!digits(++i, 1)) return false;
+    while (digits(i, 1)) ++i;
+  }
+  if (i + 1 == s.size() && (s[i] == 'Z' || s[i] == 'z')) return true;
+  return i + 6 == s.size() && (s[i] == '+' || s[i] == '-') && digits(i + 1, 2) && s[i + 3] == ':' &&
+         digits(i + 4, 2);
+}
+
+}  // namespace
+
 boost::system::result<time_ms> parse_rfc3339(std::string_view text) {
   if (auto v = fast_rfc3339(text)) return *v;
   // date::parse wants an istream; fractional seconds are read by %S at the precision of the
@@ -109,6 +138,9 @@ boost::system::result<time_ms> parse_rfc3339(std::string_view text) {
     return boost::system::errc::make_error_code(boost::system::errc::invalid_argument);
   }
   s[10] = 'T';
+  if (!rfc3339_shape(s)) {
+    return boost::system::errc::make_error_code(boost::system::errc::invalid_argument);
+  }
   date::sys_time<microseconds> tp;
   bool zulu = s.back() == 'Z' || s.back() == 'z';
   std::istringstream in(zulu ? s.substr(0, s.size() - 1) : s);

@@ -46,6 +46,9 @@ template <class... Ts>
 struct overloaded : Ts... {
   using Ts::operator()...;
 };
+// The deduction guide C++20 makes implicit; clang 14 (the fuzz build) still needs it.
+template <class... Ts>
+overloaded(Ts...) -> overloaded<Ts...>;
 
 // --- writing ------------------------------------------------------------------------------
 
@@ -510,7 +513,9 @@ event_payload read_payload(std::string_view type, od::object obj) {
         e.queued = st == "queued";
       }
     });
-    if (e.session.empty()) throw field_error{};
+    // agent_id is required (schema): without it the event encoded back would not decode
+    // (found by tests/fuzz/fuzz_decoders).
+    if (e.session.empty() || e.agent.empty()) throw field_error{};
     return e;
   }
   if (type == "tally.session_activated.v1") {

@@ -73,7 +73,10 @@ TEST(event_time, parses_zulu_offsets_and_fractions) {
 TEST(event_time, refuses_what_is_not_rfc3339) {
   for (std::string_view bad :
        {"", "2026-11-23", "2026-11-23T10:00:00", "2026-11-23T10:00Z", "2026-13-23T10:00:00Z",
-        "yesterday", "2026-11-23T10:00:00Zjunk", "2026-11-23X10:00:00Z"}) {
+        "yesterday", "2026-11-23T10:00:00Zjunk", "2026-11-23X10:00:00Z",
+        // A malformed time of day made date::parse read an uninitialised value (fuzz_decoders).
+        "2026-11-23T100.000::123Z", "2026-11-23T10:0:000.5Z", "2026-11-23T10:00:00.Z",
+        "2026-11-23T10:00:00+0200"}) {
     EXPECT_FALSE(parse_rfc3339(bad)) << "input: \"" << bad << "\"";
   }
 }

@@ -274,6 +274,11 @@ TEST(events_codec, decode_refusals) {
   // simdjson on-demand may see a missing colon as "not an object" first; either way refused.
   EXPECT_NE(decode_error(R"({"specversion" "1.0"})"), decode_errc::ok);
   EXPECT_EQ(decode_error("[1,2]"), decode_errc::not_cloudevent);
+  // A session without its agent is refused: encoded back it would not decode (fuzz_decoders).
+  EXPECT_EQ(decode_error(R"({"specversion":"1.0","id":"o","source":"tally",)"
+                         R"("type":"tally.session_opened.v1","time":"2026-11-23T10:15:00.123Z",)"
+                         R"("data":{"team_id":"acme","session_id":"s-1","model":"m"}})"),
+            decode_errc::bad_field);
   EXPECT_EQ(decode_error(R"({"id":"e-1","source":"tally","type":"tally.session_ended.v1",)"
                          R"("data":{"team_id":"acme","session_id":"s"}})"),
             decode_errc::not_cloudevent);  // no specversion

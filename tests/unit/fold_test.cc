@@ -76,7 +76,7 @@ std::string show(const totals& t) {
 }
 
 std::string render(const std::vector<ledger_state::change>& changes) {
-  static const char* names[] = {"totals", "entities", "dedup", "outbox", "meta"};
+  static const char* names[] = {"totals", "entities", "dedup", "outbox", "meta", "usage"};
   std::string out;
   for (auto& c : changes) {
     out += names[static_cast<int>(c.cf)];
@@ -386,7 +386,12 @@ TEST(fold_drain, golden) {
       // Usage markers keep the answer given: recorded / rejected, cost, over+stop, hash, reason.
       "dedup acme/u1 = 2026-11-24\tR\t12000000\t00\t\t\n"
       "dedup acme/u2 = 2026-11-24\tJ\t5\t00\t\t\n"
-      "meta reports/0 = 7\n";
+      "meta reports/0 = 7\n"
+      // The usage log: one row per decided event, by time (u2 rejected, 'J').
+      "usage acme/1795428000001/u1 = v1\t2026-11-24\t1795428000001\tR\teng-1\ts-1\t\topus/4\tmax"
+      "\t1\t2\t3\t4\t12000000\t2\t\t\n"
+      "usage acme/1795428000002/u2 = v1\t2026-11-24\t1795428000002\tJ\teng-1\ts-1\t\topus/4\tmax"
+      "\t9\t0\t0\t0\t5\t2\t\t\n";
 #undef ROW
   EXPECT_EQ(render(state.drain()), golden);
   EXPECT_EQ(state.dirty_count(), 0u);

@@ -1,0 +1,352 @@
+// The auth matrix over every served route, through api_app::dispatch over an in-memory ledger
+// with two teams: no credential is 401 (open routes excepted), a team-B credential on team A's
+// resources is 403 (or sees none of A's data) and changes nothing, a reader on a write route is
+// 403 and changes nothing, and team A's own admin gets a 2xx (so each request is well formed).
+// The cases are keyed by the route table: a route without a case fails the test.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <set>
+
+#include <boost/json.hpp>
+
+#include "api/app.h"
+#include "api/roles.h"
+#include "tests/support/memory_ledger.h"
+
+namespace tally::api {
+namespace {
+
+const time_ms now_ms = 1'795'428'000'000;  // 2026-11-23T10:00:00Z
+
+const std::string hs_secret = "0123456789abcdef0123456789abcdef-test-only";
+
+// What a team-B credential gets on a team-A request.
+enum class cross {
+  forbidden,  // 403
+  filtered,   // 2xx with nothing of team A in it (listings scoped to the caller), or 403
+  per_item,   // a batch: 200 with every item refused 403 (its answer names each item), or 403
+};
+
+// The ids a request may name: team A's seeded resources.
+struct seeded {
+  std::string session;    // team A's session
+  std::string spare_key;  // the id of a team-A key nobody uses
+};
+
+struct request_case {
+  std::function<http_request(const seeded&)> build;  // a request on team A's resources
+  cross b = cross::forbidden;
+  bool write = true;          // a reader of team A is refused (403)
+  bool team_admin_ok = true;  // team A's admin may do it (else only an org-wide admin)
+};
+
+http_request make(http::verb v, std::string target, std::string body = {}) {
+  http_request req{v, target, 11};
+  if (!body.empty() || v != http::verb::get) {
+    req.set(http::field::content_type, "application/json");
+    req.body() = std::move(body);
+    req.prepare_payload();
+  }
+  return req;
+}
+
+request_case get_case(std::string target, cross b = cross::forbidden) {
+  return {[target](const seeded&) { return make(http::verb::get, target); }, b, false};
+}
+
+request_case write_case(http::verb v, std::string target, std::string body) {
+  return {[v, target, body](const seeded&) { return make(v, target, body); }};
+}
+
+// Every route of the API (api_routes() and the open routes of app.h), by "METHOD pattern".
+std::map<std::string, std::vector<request_case>> all_cases() {
+  using v = http::verb;
+  std::map<std::string, std::vector<request_case>> c;
+  auto teams = write_case(v::post, "/api/v1/teams", R"({"id": "gamma"})");
+  teams.team_admin_ok = false;
+  c["POST /api/v1/teams"] = {teams};
+  c["GET /api/v1/teams"] = {get_case("/api/v1/teams", cross::filtered)};
+  c["GET /api/v1/teams/{team_id}"] = {get_case("/api/v1/teams/acme")};
+  c["POST /api/v1/teams/{team_id}/agents"] = {
+      write_case(v::post, "/api/v1/teams/acme/agents", R"({"id": "eng-2"})")};
+  c["GET /api/v1/teams/{team_id}/agents"] = {get_case("/api/v1/teams/acme/agents")};
+  c["POST /api/v1/teams/{team_id}/tasks"] = {
+      write_case(v::post, "/api/v1/teams/acme/tasks", R"({"id": "t-2", "title": "T"})")};
+  c["GET /api/v1/teams/{team_id}/tasks"] = {get_case("/api/v1/teams/acme/tasks")};
+  c["GET /api/v1/teams/{team_id}/costs"] = {get_case("/api/v1/teams/acme/costs")};
+  c["PATCH /api/v1/settings/teams/{team_id}"] = {
+      write_case(v::patch, "/api/v1/settings/teams/acme", R"({"daily_cost_limit_usd": 5})")};
+  c["PATCH /api/v1/agents/{agent_id}"] = {
+      write_case(v::patch, "/api/v1/agents/eng-1", R"({"daily_cost_limit_usd": 5})")};
+  c["POST /api/v1/agents/{agent_id}/sessions"] = {
+      write_case(v::post, "/api/v1/agents/eng-1/sessions", R"({"model": "m"})")};
+  c["GET /api/v1/agents/{agent_id}/sessions"] = {get_case("/api/v1/agents/eng-1/sessions")};
+  c["GET /api/v1/agents/{agent_id}/budget"] = {get_case("/api/v1/agents/eng-1/budget")};
+  c["POST /api/v1/sessions/start"] = {
+      write_case(v::post, "/api/v1/sessions/start", R"({"agent_id": "eng-1", "model": "m"})")};
+  c["GET /api/v1/sessions/{session_id}"] = {
+      {[](const seeded& s) { return make(v::get, "/api/v1/sessions/" + s.session); },
+       cross::forbidden, false}};
+  c["POST /api/v1/sessions/{session_id}/usage"] = {{[](const seeded& s) {
+    return make(v::post, "/api/v1/sessions/" + s.session + "/usage",
+                R"({"input_tokens": 10, "cost_usd": 0.01})");
+  }}};
+  c["POST /api/v1/sessions/{session_id}/end"] = {{[](const seeded& s) {
+    return make(v::post, "/api/v1/sessions/" + s.session + "/end", R"({"status": "completed"})");
+  }}};
+  c["POST /api/v1/usage:batch"] = {{[](const seeded& s) {
+                                      return make(v::post, "/api/v1/usage:batch",
+                                                  R"({"reports": [{"session_id": ")" + s.session +
+                                                      R"(", "cost_usd": 0.01}, {"session_id": ")" +
+                                                      s.session + R"(", "cost_usd": 0.02}]})");
+                                    },
+                                    cross::per_item}};
+  c["GET /api/v1/usage"] = {get_case("/api/v1/usage?team_id=acme")};
+  for (std::string r : {"summary", "by-agent", "by-project", "by-model", "daily"}) {
+    c["GET /api/v1/usage/" + r] = {get_case("/api/v1/usage/" + r + "?team_id=acme")};
+  }
+  c["GET /api/v1/limits"] = {get_case("/api/v1/limits?team_id=acme")};
+  c["PUT /api/v1/limits"] = {
+      write_case(v::put, "/api/v1/limits",
+                 R"({"limits": {"per_team": {"acme": {"max_cost_per_day": 5}}}})"),
+      write_case(v::put, "/api/v1/limits",
+                 R"({"limits": {"per_agent": {"eng-1": {"max_cost_per_day": 5}}}})"),
+      write_case(v::put, "/api/v1/limits",
+                 R"({"projects": {"acme": {"limits": {"max_cost_per_day": 5}}}})")};
+  c["GET /api/v1/limits/status"] = {get_case("/api/v1/limits/status?team_id=acme")};
+  c["POST /api/v1/auth/keys"] = {
+      write_case(v::post, "/api/v1/auth/keys", R"({"role": "reader", "team": "acme"})")};
+  c["GET /api/v1/auth/keys"] = {get_case("/api/v1/auth/keys?team=acme", cross::filtered)};
+  c["DELETE /api/v1/auth/keys/{key_id}"] = {
+      {[](const seeded& s) { return make(v::delete_, "/api/v1/auth/keys/" + s.spare_key); }}};
+  // A token is the caller's own credential: B gets a token of B, a reader one of a reader.
+  c["POST /api/v1/auth/token"] = {
+      {[](const seeded&) { return make(v::post, "/api/v1/auth/token"); }, cross::filtered, false}};
+  return c;
+}
+
+// The open routes: answered without a credential.
+const std::set<std::string> open_routes = {"GET /healthz", "GET /readyz", "GET /metrics",
+                                           "GET /api/v1/openapi.yaml"};
+
+std::string name_of(const route& r) {
+  return std::string(http::to_string(r.method)) + " " + r.pattern;
+}
+
+// One node's API over an in-memory ledger, seeded with teams acme (A) and beta (B).
+class world {
+ public:
+  world() {
+    deps_.ledger = &ledger;
+    deps_.policy = &policy_;
+    deps_.pricing = &pricing_;
+    deps_.clock = [] { return now_ms; };
+    deps_.keys = &keys;
+    deps_.jwt = &jwt_config_;
+    deps_.publish_key = [this](const api_key_record&, std::function<void(bool)> done) {
+      ++published;
+      done(true);
+    };
+    app_ = std::make_unique<api_app>(deps_, auth_deps{&keys, &jwt_, nullptr}, metrics_);
+    add_key("org", role::admin, "");
+    for (std::string t : {"acme", "beta"}) {
+      for (auto r : {role::admin, role::agent, role::reader}) add_key(t, r, t);
+    }
+    spare_ = add_key("spare", role::agent, "acme");
+    seed();
+  }
+
+  const api_app& app() const { return *app_; }
+  const seeded& ids() const { return ids_; }
+
+  // The secret of a seeded credential: "org", or (team, role).
+  std::string secret(const std::string& team, role r) const {
+    return secrets_.at(team + "/" + std::string(to_string(r)));
+  }
+  std::string org_secret() const {
+    return secrets_.at("org/" + std::string(to_string(role::admin)));
+  }
+
+  // Dispatches, delivers what the handler appended, and returns the answer.
+  http_response send(http_request req, const std::string& secret) {
+    if (!secret.empty()) req.set("X-API-Key", secret);
+    std::optional<http_response> out;
+    app_->dispatch(std::move(req), [&](http_response res) { out = std::move(res); });
+    ledger.deliver();
+    EXPECT_TRUE(out) << "no answer";
+    return out ? std::move(*out) : http_response{};
+  }
+
+  // Everything a request could change: the ledger's events and the key records.
+  std::string snapshot() const {
+    std::string s = std::to_string(ledger.appended().size()) + " events, " +
+                    std::to_string(published) + " keys published;";
+    for (auto& k : keys.list()) s += " " + k.id + (k.revoked ? ":revoked" : "");
+    return s;
+  }
+
+  testing::memory_ledger ledger;
+  key_registry keys;
+  int published = 0;
+
+ private:
+  std::string add_key(const std::string& name, role r, const std::string& team) {
+    auto secret = generate_key_secret();
+    auto rec = make_key_record(secret, r, team, name, now_ms);
+    EXPECT_TRUE(keys.apply(rec));
+    secrets_[(name == "spare" ? "spare" : (team.empty() ? "org" : team)) + "/" +
+             std::string(to_string(r))] = secret;
+    return rec.id;
+  }
+
+  void seed() {
+    const std::string org = org_secret();
+    auto ok = [&](http_request req) {
+      auto res = send(std::move(req), org);
+      EXPECT_LT(res.result_int(), 300) << res.body();
+      return res;
+    };
+    for (std::string t : {"acme", "beta"}) {
+      ok(make(http::verb::post, "/api/v1/teams", R"({"id": ")" + t + R"("})"));
+    }
+    ok(make(http::verb::post, "/api/v1/teams/acme/agents", R"({"id": "eng-1"})"));
+    ok(make(http::verb::post, "/api/v1/teams/beta/agents", R"({"id": "b-1"})"));
+    ok(make(http::verb::post, "/api/v1/teams/acme/tasks", R"({"id": "t-1", "title": "T"})"));
+    auto s = ok(make(http::verb::post, "/api/v1/agents/eng-1/sessions", R"({"model": "m"})"));
+    ids_.session = std::string(boost::json::parse(s.body()).at("session_id").as_string());
+    ok(make(http::verb::post, "/api/v1/sessions/" + ids_.session + "/usage",
+            R"({"input_tokens": 5, "cost_usd": 0.5})"));
+    ids_.spare_key = spare_;
+  }
+
+  limit_policy policy_;
+  pricing_table pricing_;
+  jwt_config jwt_config_ = [] {
+    jwt_config c;
+    c.hs256_secret = hs_secret;
+    return c;
+  }();
+  jwt_verifier jwt_{jwt_config_};
+  metrics_registry metrics_;
+  api_deps deps_;
+  std::unique_ptr<api_app> app_;
+  std::map<std::string, std::string> secrets_;
+  std::string spare_;
+  seeded ids_;
+};
+
+bool is_problem(const http_response& res) {
+  if (res[http::field::content_type] != "application/problem+json") return false;
+  auto v = boost::json::parse(res.body());
+  return v.is_object() && v.as_object().at("status").as_int64() == res.result_int();
+}
+
+TEST(auth_matrix, every_route_has_a_case) {
+  world w;
+  const auto cases = all_cases();
+  std::set<std::string> served;
+  for (const route& r : w.app().routes().routes()) {
+    served.insert(name_of(r));
+    EXPECT_TRUE(cases.contains(name_of(r)) || open_routes.contains(name_of(r)))
+        << name_of(r) << " has no auth-matrix case: add one to all_cases()";
+    EXPECT_EQ(r.meta.open, open_routes.contains(name_of(r))) << name_of(r);
+  }
+  for (auto& [name, _] : cases) EXPECT_TRUE(served.contains(name)) << name << " is not served";
+}
+
+TEST(auth_matrix, without_a_credential_every_api_route_is_401) {
+  world w;
+  const auto cases = all_cases();
+  for (const route& r : w.app().routes().routes()) {
+    const std::string name = name_of(r);
+    if (open_routes.contains(name)) {
+      auto res = w.send(http_request{r.method, r.pattern, 11}, "");
+      EXPECT_EQ(res.result_int(), 200) << name;
+      continue;
+    }
+    if (!cases.contains(name)) continue;  // every_route_has_a_case fails
+    for (auto& c : cases.at(name)) {
+      const std::string before = w.snapshot();
+      auto req = c.build(w.ids());
+      auto res = w.send(req, "");
+      EXPECT_EQ(res.result(), http::status::unauthorized) << name << ": " << res.body();
+      EXPECT_TRUE(is_problem(res)) << name << ": " << res.body();
+      req.set("X-API-Key", "tly_not_a_key");
+      res = w.send(req, "");
+      EXPECT_EQ(res.result(), http::status::unauthorized) << name << ": " << res.body();
+      EXPECT_EQ(w.snapshot(), before) << name;
+    }
+  }
+}
+
+TEST(auth_matrix, a_team_b_credential_never_reads_or_changes_team_a) {
+  for (auto& [name, list] : all_cases()) {
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      auto& c = list[i];
+      for (auto r : {role::admin, role::agent, role::reader}) {
+        world w;  // fresh: a leak in one case must not hide another
+        const std::string before = w.snapshot();
+        auto res = w.send(c.build(w.ids()), w.secret("beta", r));
+        const std::string where =
+            name + " #" + std::to_string(i) + " as beta " + std::string(to_string(r));
+        if (c.b == cross::forbidden) {
+          EXPECT_EQ(res.result(), http::status::forbidden) << where << ": " << res.body();
+          EXPECT_TRUE(is_problem(res)) << where;
+          EXPECT_EQ(res.body().find("acme"), std::string::npos) << where << ": " << res.body();
+        } else if (c.b == cross::per_item && res.result() == http::status::forbidden) {
+          EXPECT_TRUE(is_problem(res)) << where;  // refused whole (a reader writes nowhere)
+        } else if (c.b == cross::per_item) {
+          ASSERT_EQ(res.result(), http::status::ok) << where << ": " << res.body();
+          auto results = boost::json::parse(res.body()).at("results").as_array();
+          EXPECT_FALSE(results.empty());
+          for (auto& item : results) EXPECT_EQ(item.at("http_status"), 403) << where;
+        } else {
+          if (res.result() == http::status::forbidden) {
+            EXPECT_TRUE(is_problem(res)) << where;
+          } else {
+            EXPECT_LT(res.result_int(), 300) << where << ": " << res.body();
+          }
+          EXPECT_EQ(res.body().find("acme"), std::string::npos) << where << ": " << res.body();
+          EXPECT_EQ(res.body().find("eng-1"), std::string::npos) << where << ": " << res.body();
+        }
+        if (c.write || c.b == cross::forbidden) {
+          EXPECT_EQ(w.snapshot(), before) << where;
+        }
+      }
+    }
+  }
+}
+
+TEST(auth_matrix, a_reader_is_refused_every_write_route) {
+  for (auto& [name, list] : all_cases()) {
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      if (!list[i].write) continue;
+      world w;
+      const std::string before = w.snapshot();
+      auto res = w.send(list[i].build(w.ids()), w.secret("acme", role::reader));
+      EXPECT_EQ(res.result(), http::status::forbidden) << name << " #" << i << ": " << res.body();
+      EXPECT_TRUE(is_problem(res)) << name;
+      EXPECT_EQ(w.snapshot(), before) << name << " #" << i;
+    }
+  }
+}
+
+TEST(auth_matrix, team_a_may_do_each_request_so_the_refusals_above_are_about_the_caller) {
+  for (auto& [name, list] : all_cases()) {
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      world w;
+      auto& c = list[i];
+      const std::string secret = c.team_admin_ok ? w.secret("acme", role::admin) : w.org_secret();
+      auto res = w.send(c.build(w.ids()), secret);
+      EXPECT_LT(res.result_int(), 300) << name << " #" << i << ": " << res.body();
+      if (c.b == cross::filtered && name != "POST /api/v1/auth/token") {
+        EXPECT_NE(res.body().find("acme"), std::string::npos) << name << ": " << res.body();
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tally::api
