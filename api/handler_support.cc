@@ -163,17 +163,44 @@ void run_read(api_deps& deps, const team_id& team, respond_fn respond,
   respond(a == team_access::ok ? std::move(*res) : unavailable(a));
 }
 
+std::optional<team_id> team_index::find(const std::string& key) const {
+  std::lock_guard lock(mu_);
+  auto it = teams_.find(key);
+  if (it == teams_.end()) return std::nullopt;
+  return it->second;
+}
+
+void team_index::remember(const std::string& key, const team_id& team) {
+  std::lock_guard lock(mu_);
+  if (teams_.size() >= max_entries) teams_.clear();
+  teams_.emplace(key, team);
+}
+
 team_id team_of_agent(api_deps& deps, const agent_id& a) {
+  const std::string key = "a/" + a.str();
+  if (auto t = deps.teams->find(key)) return *t;
   std::optional<team_id> t;
-  deps.ledger->with_state([&](live_view& live) { t = live.agent_team(a); });
+  bool folded = false;
+  deps.ledger->with_state([&](live_view& live) {
+    t = live.agent_team(a);
+    folded = t && live.state().agent(a).has_value();
+  });
   if (!t) throw api_error(http::status::not_found, "agent_not_found", "no agent " + a.str());
+  if (folded) deps.teams->remember(key, *t);
   return *t;
 }
 
 team_id team_of_session(api_deps& deps, const session_id& s) {
+  const std::string key = "s/" + s.str();
+  if (auto t = deps.teams->find(key)) return *t;
   std::optional<team_id> t;
-  deps.ledger->with_state([&](live_view& live) { t = live.session_team(s); });
+  bool folded = false;
+  deps.ledger->with_state([&](live_view& live) {
+    t = live.session_team(s);
+    folded = t && live.state().session_team(s).has_value();
+  });
   if (!t) throw api_error(http::status::not_found, "session_not_found", "no session " + s.str());
+  if (folded) deps.teams->remember(key, *t);
   return *t;
 }
 

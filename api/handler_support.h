@@ -4,7 +4,11 @@
 #pragma once
 
 #include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <unordered_map>
 
 #include "api/api_keys.h"
 #include "api/http_types.h"
@@ -18,8 +22,23 @@
 
 namespace tally::api {
 
+// The team of an agent or session id, for ids already folded (they never change team): most
+// requests name one, and the lookup would otherwise take the owner's state lock a second time.
+// Thread-safety: internally locked (its own small lock, never the state lock).
+class team_index {
+ public:
+  std::optional<team_id> find(const std::string& key) const;
+  void remember(const std::string& key, const team_id& team);
+
+ private:
+  static constexpr std::size_t max_entries = 1'000'000;  // then it starts over
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, team_id> teams_;
+};
+
 struct api_deps {
   ledger_gateway* ledger = nullptr;
+  std::shared_ptr<team_index> teams = std::make_shared<team_index>();
   const limit_policy* policy = nullptr;
   const pricing_table* pricing = nullptr;
   std::function<time_ms()> clock;  // wall clock in ms; tests pin it

@@ -268,6 +268,13 @@ int main(int argc, char** argv) {
         sid = fixed;
         ++reused;
       }
+      if (r.status == 202) {
+        std::fprintf(stderr,
+                     "opening a session of %s was queued: the server's max_concurrent_agents is "
+                     "reached; run the load test against a server without that limit\n",
+                     a.c_str());
+        return 1;
+      }
       if (sid.empty()) {
         std::fprintf(stderr, "opening a session of %s: %s\n", a.c_str(), describe(r).c_str());
         return 1;

@@ -31,8 +31,10 @@ enum class cross {
 
 // The ids a request may name: team A's seeded resources.
 struct seeded {
-  std::string session;    // team A's session
-  std::string spare_key;  // the id of a team-A key nobody uses
+  std::string session;      // team A's session
+  std::string spare_key;    // the id of a team-A key nobody uses
+  std::string reservation;  // a reservation held on team A's session
+  std::string alert;        // an alert of team A (its 50 % day threshold)
 };
 
 struct request_case {
@@ -96,6 +98,24 @@ std::map<std::string, std::vector<request_case>> all_cases() {
   c["POST /api/v1/sessions/{session_id}/end"] = {{[](const seeded& s) {
     return make(v::post, "/api/v1/sessions/" + s.session + "/end", R"({"status": "completed"})");
   }}};
+  c["POST /api/v1/sessions/{session_id}/reservations"] = {{[](const seeded& s) {
+    return make(v::post, "/api/v1/sessions/" + s.session + "/reservations",
+                R"({"amount_usd": 0.01, "ttl_seconds": 60})");
+  }}};
+  c["GET /api/v1/sessions/{session_id}/reservations/{reservation_id}"] = {
+      {[](const seeded& s) {
+         return make(v::get, "/api/v1/sessions/" + s.session + "/reservations/" + s.reservation);
+       },
+       cross::forbidden, false}};
+  c["DELETE /api/v1/sessions/{session_id}/reservations/{reservation_id}"] = {{[](const seeded& s) {
+    return make(v::delete_, "/api/v1/sessions/" + s.session + "/reservations/" + s.reservation);
+  }}};
+  c["GET /api/v1/alerts"] = {get_case("/api/v1/alerts?team_id=acme")};
+  c["POST /api/v1/alerts/{alert_id}/ack"] = {
+      {[](const seeded& s) { return make(v::post, "/api/v1/alerts/" + s.alert + "/ack"); }}};
+  c["GET /api/v1/alerts/config"] = {get_case("/api/v1/alerts/config?team_id=acme")};
+  c["PUT /api/v1/alerts/config"] = {write_case(
+      v::put, "/api/v1/alerts/config", R"({"team_id": "acme", "thresholds": [{"percent": 90}]})")};
   c["POST /api/v1/usage:batch"] = {{[](const seeded& s) {
                                       return make(v::post, "/api/v1/usage:batch",
                                                   R"({"reports": [{"session_id": ")" + s.session +
@@ -216,8 +236,17 @@ class world {
     ok(make(http::verb::post, "/api/v1/teams/acme/tasks", R"({"id": "t-1", "title": "T"})"));
     auto s = ok(make(http::verb::post, "/api/v1/agents/eng-1/sessions", R"({"model": "m"})"));
     ids_.session = std::string(boost::json::parse(s.body()).at("session_id").as_string());
+    // A $1 daily cap, then $0.50 spent: team A's 50 % alert.
+    ok(make(http::verb::patch, "/api/v1/settings/teams/acme", R"({"daily_cost_limit_usd": 1})"));
     ok(make(http::verb::post, "/api/v1/sessions/" + ids_.session + "/usage",
             R"({"input_tokens": 5, "cost_usd": 0.5})"));
+    auto r = ok(make(http::verb::post, "/api/v1/sessions/" + ids_.session + "/reservations",
+                     R"({"amount_usd": 0.01, "ttl_seconds": 3600})"));
+    ids_.reservation = std::string(boost::json::parse(r.body()).at("reservation_id").as_string());
+    auto a = ok(make(http::verb::get, "/api/v1/alerts?team_id=acme"));
+    auto alerts = boost::json::parse(a.body()).at("alerts").as_array();
+    EXPECT_FALSE(alerts.empty()) << a.body();
+    if (!alerts.empty()) ids_.alert = std::string(alerts.at(0).at("id").as_string());
     ids_.spare_key = spare_;
   }
 

@@ -29,6 +29,7 @@ class queue_reservations : public ::testing::Test {
     deps.policy = &policy;
     deps.pricing = &pricing;
     deps.clock = [this] { return now; };
+    policy.thresholds.clear();  // the alerts a crossing adds: thresholds_test.cc
   }
 
   http_response call(handler h, http::verb verb, std::string body, pairs path = {},
