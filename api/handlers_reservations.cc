@@ -1,25 +1,11 @@
 // Reservations: hold budget for a session before an expensive call, settle it with the usage
 // report (reservation_id), release it, or let it expire. The rule is in
 // projections/reservations.h.
-#include <openssl/sha.h>
-
 #include "api/handlers.h"
 #include "projections/reservations.h"
 
 namespace tally::api {
 namespace {
-
-std::string sha_hex(std::string_view text, std::size_t chars) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : digest) {
-    out.push_back(hex[b >> 4]);
-    out.push_back(hex[b & 15]);
-  }
-  return out.substr(0, chars);
-}
 
 void write_reservation(json_writer& w, const team_id& team, const reservation_record& r,
                        time_ms now) {
@@ -74,7 +60,7 @@ void create_reservation(api_deps& deps, request_ctx& ctx, respond_fn respond) {
   std::string rid = b.id("reservation_id").value_or("");
   if (rid.empty()) {
     auto key = ctx.req["Idempotency-Key"];
-    rid = key.empty() ? new_id("rsv_") : "rsv_" + sha_hex(key, 32);
+    rid = key.empty() ? new_id("rsv_") : "rsv_" + sha256_hex(key).substr(0, 32);
   }
   if (!valid_id(rid)) {
     throw api_error(http::status::unprocessable_entity, "bad_field",
@@ -86,7 +72,8 @@ void create_reservation(api_deps& deps, request_ctx& ctx, respond_fn respond) {
       rid,
       *amount,
       ttl * 1000,
-      sha_hex(session.str() + "|" + std::to_string(amount->count) + "|" + std::to_string(ttl), 16)};
+      sha256_hex(session.str() + "|" + std::to_string(amount->count) + "|" + std::to_string(ttl))
+          .substr(0, 16)};
   run_command(
       deps, team, std::move(respond),
       [&](live_view& live) {

@@ -4,26 +4,11 @@
 #include <map>
 #include <mutex>
 
-#include <openssl/sha.h>
-
 #include "projections/reservations.h"
 #include "schemas/usage.h"
 
 namespace tally::api {
 namespace {
-
-// SHA-256 of a text, in hex.
-std::string hex_digest(std::string_view text) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : digest) {
-    out.push_back(hex[b >> 4]);
-    out.push_back(hex[b & 15]);
-  }
-  return out;
-}
 
 void open_session(api_deps& deps, request_ctx& ctx, respond_fn respond, const agent_id& agent,
                   const request_body& b) {
@@ -33,7 +18,7 @@ void open_session(api_deps& deps, request_ctx& ctx, respond_fn respond, const ag
   std::string sid = b.id("session_id").value_or("");
   if (sid.empty()) {
     auto key = ctx.req["Idempotency-Key"];
-    sid = key.empty() ? new_id("ses_") : "ses_" + hex_digest(key).substr(0, 32);
+    sid = key.empty() ? new_id("ses_") : "ses_" + sha256_hex(key).substr(0, 32);
   }
   session_opened c{team,
                    agent,
@@ -238,7 +223,7 @@ std::string request_fingerprint(const usage_report& r, const std::optional<std::
   canon += '|' + (r.occurred_at ? std::to_string(*r.occurred_at) : std::string("-"));
   // A report without a reservation keeps the fingerprint it always had.
   if (!r.reservation.empty()) canon += "|r:" + r.reservation;
-  return hex_digest(canon).substr(0, 16);
+  return sha256_hex(canon).substr(0, 16);
 }
 
 // The answer to a retried report: the original one, unless the key came with another body.
