@@ -4,7 +4,6 @@
 // crossing once; after `tally replay` the feed is identical and nothing new is published.
 #include <algorithm>
 #include <cstdlib>
-#include <filesystem>
 #include <random>
 #include <set>
 #include <thread>
@@ -14,6 +13,7 @@
 
 #include "consumers/control.h"
 #include "tests/support/http_client.h"
+#include "tests/support/http_scenario.h"
 #include "tests/support/kafka_env.h"
 #include "tests/support/tally_process.h"
 
@@ -23,55 +23,6 @@ namespace {
 using namespace std::chrono_literals;
 
 const std::string admin_key = "tly_e2e_admin_key_0123456789abcdefghij";
-
-struct alerts_scenario {
-  std::string dir;
-  tally_options o;
-  std::string alerts_topic;
-  int logs = 0;
-
-  explicit alerts_scenario(const std::string& name) {
-    dir = make_temp_dir("tally-alerts-" + name);
-    o.brokers = test_brokers();
-    o.data_dir = dir + "/data";
-    o.topic_prefix = unique_name(name) + ".";
-    o.group = unique_name(name + "-group");
-    o.partitions = 4;
-    tally::topic_names t;
-    for (auto* n : {&t.ledger, &t.reports, &t.control, &t.alerts, &t.alerts_dlq}) {
-      *n = o.topic_prefix + *n;
-    }
-    alerts_topic = t.alerts;
-    tally::ensure_topics(o.brokers, t, o.partitions);
-    ::setenv("TALLY_ADMIN_KEY", admin_key.c_str(), 1);
-  }
-  ~alerts_scenario() {
-    if (::testing::Test::HasFailure()) {
-      std::printf("kept %s for inspection\n", dir.c_str());
-    } else {
-      std::error_code ignored;
-      std::filesystem::remove_all(dir, ignored);
-    }
-  }
-  std::unique_ptr<tally_process> serve() {
-    auto p = std::make_unique<tally_process>(tally_args("serve", o),
-                                             dir + "/tally-" + std::to_string(logs++) + ".log");
-    if (!p->wait_ready(60s)) {
-      ADD_FAILURE() << "tally serve not ready; log:\n" << p->log();
-      return nullptr;
-    }
-    http_client c(p->http_port());
-    auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (p->running() && !c.wait_ready(1s)) {
-      if (std::chrono::steady_clock::now() > deadline) break;
-    }
-    if (!p->running() || !c.wait_ready(1s)) {
-      ADD_FAILURE() << "never ready; log:\n" << p->log();
-      return nullptr;
-    }
-    return p;
-  }
-};
 
 // Every record of a topic (all partitions, beginning to end): how often each event id appears,
 // from the CloudEvents `ce_id` header. Independent of the product's reader.
@@ -144,12 +95,12 @@ std::set<std::string> distinct(const std::map<std::string, int>& m) {
 }
 
 // Polls until the topic holds exactly `expected` distinct ids (or the deadline).
-std::map<std::string, int> wait_for_ids(const alerts_scenario& s,
+std::map<std::string, int> wait_for_ids(const http_scenario& s,
                                         const std::set<std::string>& expected) {
   auto deadline = std::chrono::steady_clock::now() + 30s;
   std::map<std::string, int> ids;
   while (std::chrono::steady_clock::now() < deadline) {
-    ids = ids_on_topic(s.o.brokers, s.alerts_topic);
+    ids = ids_on_topic(s.o.brokers, s.topics.alerts);
     if (distinct(ids) == expected) break;
     std::this_thread::sleep_for(200ms);  // polling interval of the condition above
   }
@@ -175,7 +126,7 @@ std::vector<boost::json::object> feed(http_client& c) {
 }
 
 TEST(AlertsEndToEnd, CrossingsPublishedOnceAcrossKillNineAndReplay) {
-  alerts_scenario s("alerts-kill");
+  http_scenario s("alerts-kill", admin_key);
   const unsigned seed = std::random_device{}();
   std::printf("seed %u\n", seed);
   std::mt19937 rng(seed);
@@ -247,7 +198,7 @@ TEST(AlertsEndToEnd, CrossingsPublishedOnceAcrossKillNineAndReplay) {
   ASSERT_EQ(before.status, 200);
   ASSERT_EQ(p->terminate(30s), 0) << p->log();
 
-  const std::int64_t published = records_on(s.o.brokers, s.alerts_topic);
+  const std::int64_t published = records_on(s.o.brokers, s.topics.alerts);
   ASSERT_EQ(run_tally(tally_args("replay", s.o), s.dir + "/replay.log", 60s), 0);
   p = s.serve();
   ASSERT_TRUE(p);
@@ -263,13 +214,13 @@ TEST(AlertsEndToEnd, CrossingsPublishedOnceAcrossKillNineAndReplay) {
     std::this_thread::sleep_for(100ms);  // polling interval of the condition above
   } while (std::chrono::steady_clock::now() < deadline);
   EXPECT_EQ(outbox, "");
-  EXPECT_EQ(records_on(s.o.brokers, s.alerts_topic), published);
-  EXPECT_EQ(distinct(ids_on_topic(s.o.brokers, s.alerts_topic)), expected);
+  EXPECT_EQ(records_on(s.o.brokers, s.topics.alerts), published);
+  EXPECT_EQ(distinct(ids_on_topic(s.o.brokers, s.topics.alerts)), expected);
   EXPECT_EQ(p->terminate(30s), 0) << p->log();
 }
 
 TEST(AlertsEndToEnd, FeedFiltersTeamsAndConfig) {
-  alerts_scenario s("alerts-feed");
+  http_scenario s("alerts-feed", admin_key);
   auto p = s.serve();
   ASSERT_TRUE(p);
   http_client c(p->http_port(), admin_key);

@@ -4,13 +4,13 @@
 // they reserve first), the queue of a full team, the auth matrix, rate limits, and bad input
 // answered 4xx with nothing changed.
 #include <cstdlib>
-#include <filesystem>
 #include <thread>
 
 #include <gtest/gtest.h>
 
 #include "consumers/control.h"
 #include "tests/support/http_client.h"
+#include "tests/support/http_scenario.h"
 #include "tests/support/kafka_env.h"
 #include "tests/support/tally_process.h"
 
@@ -20,54 +20,6 @@ namespace {
 using namespace std::chrono_literals;
 
 const std::string admin_key = "tly_e2e_admin_key_0123456789abcdefghij";
-
-struct http_scenario {
-  std::string dir;
-  tally_options o;
-  int logs = 0;
-
-  explicit http_scenario(const std::string& name) {
-    dir = make_temp_dir("tally-http-" + name);
-    o.brokers = test_brokers();
-    o.data_dir = dir + "/data";
-    o.topic_prefix = unique_name(name) + ".";
-    o.group = unique_name(name + "-group");
-    o.partitions = 4;
-    tally::topic_names t;
-    for (auto* n : {&t.ledger, &t.reports, &t.control, &t.alerts, &t.alerts_dlq}) {
-      *n = o.topic_prefix + *n;
-    }
-    tally::ensure_topics(o.brokers, t, o.partitions);
-    ::setenv("TALLY_ADMIN_KEY", admin_key.c_str(), 1);
-  }
-  ~http_scenario() {
-    if (::testing::Test::HasFailure()) {
-      std::printf("kept %s for inspection\n", dir.c_str());
-    } else {
-      std::error_code ignored;
-      std::filesystem::remove_all(dir, ignored);
-    }
-  }
-  // Starts `tally serve` and waits until it serves and has caught up (/readyz).
-  std::unique_ptr<tally_process> serve() {
-    auto p = std::make_unique<tally_process>(tally_args("serve", o),
-                                             dir + "/tally-" + std::to_string(logs++) + ".log");
-    if (!p->wait_ready(60s)) {
-      ADD_FAILURE() << "tally serve not ready; log:\n" << p->log();
-      return nullptr;
-    }
-    http_client c(p->http_port());
-    auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (p->running() && !c.wait_ready(1s)) {
-      if (std::chrono::steady_clock::now() > deadline) break;
-    }
-    if (!p->running() || !c.wait_ready(1s)) {
-      ADD_FAILURE() << "never ready; log:\n" << p->log();
-      return nullptr;
-    }
-    return p;
-  }
-};
 
 std::int64_t num(const boost::json::value& v, std::string_view k) {
   return v.as_object().at(k).as_int64();
@@ -89,7 +41,7 @@ std::string open_session(http_client& c, const std::string& agent) {
 }
 
 TEST(HttpEndToEnd, AcknowledgedUsageSurvivesKillNineExactlyAndRetriesCountOnce) {
-  http_scenario s("http-kill");
+  http_scenario s("http-kill", admin_key);
   auto p = s.serve();
   ASSERT_TRUE(p);
   http_client c(p->http_port(), admin_key);
@@ -133,7 +85,7 @@ TEST(HttpEndToEnd, AcknowledgedUsageSurvivesKillNineExactlyAndRetriesCountOnce) 
 }
 
 TEST(HttpEndToEnd, SixtyFourWritersRacingOneBudgetOvershootByAtMostOneReport) {
-  http_scenario s("http-race");
+  http_scenario s("http-race", admin_key);
   auto p = s.serve();
   ASSERT_TRUE(p);
   const int writers = 64;
@@ -185,7 +137,7 @@ TEST(HttpEndToEnd, SixtyFourWritersRacingOneBudgetOvershootByAtMostOneReport) {
 }
 
 TEST(HttpEndToEnd, CredentialsRolesTeamsAndRateLimits) {
-  http_scenario s("http-auth");
+  http_scenario s("http-auth", admin_key);
   auto p = s.serve();
   ASSERT_TRUE(p);
   http_client admin(p->http_port(), admin_key);
@@ -276,7 +228,7 @@ TEST(HttpEndToEnd, CredentialsRolesTeamsAndRateLimits) {
 }
 
 TEST(HttpEndToEnd, BadInputIsAnswered4xxAndChangesNothing) {
-  http_scenario s("http-bad");
+  http_scenario s("http-bad", admin_key);
   auto p = s.serve();
   ASSERT_TRUE(p);
   http_client c(p->http_port(), admin_key);
@@ -328,7 +280,7 @@ TEST(HttpEndToEnd, BadInputIsAnswered4xxAndChangesNothing) {
 // the nano-dollar: each reserves $0.007, reports it with the reservation id, and stops at the
 // first 402. $1.00 is not a multiple of $0.007, so the budget ends 142 reservations in.
 TEST(HttpEndToEnd, SixtyFourWritersReservingFirstNeverOvershootOneBudget) {
-  http_scenario s("http-reserve");
+  http_scenario s("http-reserve", admin_key);
   auto p = s.serve();
   ASSERT_TRUE(p);
   const int writers = 64;
@@ -401,7 +353,7 @@ TEST(HttpEndToEnd, SixtyFourWritersReservingFirstNeverOvershootOneBudget) {
 // at once (visible to the next read), a held reservation and the queue survive kill -9, and a
 // replay rebuilds the same store.
 TEST(HttpEndToEnd, QueuedSessionActivatesWhenTheSlotFreesAndStateSurvivesCrashAndReplay) {
-  http_scenario s("http-queue");
+  http_scenario s("http-queue", admin_key);
   auto p = s.serve();
   ASSERT_TRUE(p);
   std::string first, second, third;
