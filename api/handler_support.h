@@ -50,6 +50,8 @@ struct api_deps {
   key_registry* keys = nullptr;
   const jwt_config* jwt = nullptr;
   std::function<void(const api_key_record&, std::function<void(bool)>)> publish_key;
+  // The webhook subscriptions and their delivery log; null: the endpoints answer 503.
+  struct webhooks_api* webhooks = nullptr;
 };
 
 enum class need { read, write, admin };

@@ -89,6 +89,17 @@ void acknowledge_alert(api_deps&, request_ctx&, respond_fn);
 void get_alerts_config(api_deps&, request_ctx&, respond_fn);
 void put_alerts_config(api_deps&, request_ctx&, respond_fn);
 
+// Webhook subscriptions and their delivery log (handlers_webhooks.cc): POST/GET /webhooks,
+// GET/PATCH/DELETE /webhooks/{id}, GET /webhooks/{id}/deliveries, POST
+// /webhooks/{id}/deliveries/{event_id}/redeliver.
+void create_webhook(api_deps&, request_ctx&, respond_fn);
+void list_webhooks(api_deps&, request_ctx&, respond_fn);
+void get_webhook(api_deps&, request_ctx&, respond_fn);
+void patch_webhook(api_deps&, request_ctx&, respond_fn);
+void delete_webhook(api_deps&, request_ctx&, respond_fn);
+void list_webhook_deliveries(api_deps&, request_ctx&, respond_fn);
+void redeliver_webhook(api_deps&, request_ctx&, respond_fn);
+
 // What the usage and limits reads share (handlers_usage.cc).
 // The scope of a read: the org (an org-wide admin without ?team_id=) or one team the caller may
 // read (?team_id=, else the credential's team); 400 for a malformed team_id, 403 otherwise.

@@ -198,6 +198,18 @@ threshold_config effective_thresholds(live_view& live, const limit_policy& p, co
   return {p.thresholds, p.notifications, "config"};
 }
 
+std::vector<std::string> channels_off(const threshold_config& c) {
+  std::vector<std::string> off;
+  for (auto& n : c.notifications) {
+    if (!n.enabled && (n.type == "email" || n.type == "webhook") &&
+        std::find(off.begin(), off.end(), n.type) == off.end()) {
+      off.push_back(n.type);
+    }
+  }
+  std::sort(off.begin(), off.end());
+  return off;
+}
+
 alert_status alert_state(live_view& live, const std::string& base) {
   const auto& pending = live.pending_entities();
   for (auto it = pending.rbegin(); it != pending.rend(); ++it) {
@@ -243,6 +255,7 @@ void add_threshold_events(live_view& live, const limit_policy& p, const team_id&
         if (!cfg) cfg = effective_thresholds(live, p, team);
         alert_subject old = s;
         old.period = *last;
+        old.channels_off = channels_off(*cfg);
         const char w = line.window == "day" ? window_day : window_month;
         old.spent = nanos{live.get(totals_key(alert_scope_key(old), w, old.period)).cost_nanos};
         for (auto& t : cfg->thresholds) add_resolution(live, old, t, "new_period", cause, out);
@@ -251,6 +264,7 @@ void add_threshold_events(live_view& live, const limit_policy& p, const team_id&
     if (adding <= 0) continue;
     // Cheap test first: the report crosses nothing below the limit's lowest threshold.
     if (!cfg) cfg = effective_thresholds(live, p, team);
+    s.channels_off = channels_off(*cfg);
     for (auto& t : cfg->thresholds) {
       const std::int64_t amount = threshold_amount(line.limit, t.percent);
       if (before < amount && after >= amount) add_crossing(live, s, t, cause, out);
@@ -291,6 +305,7 @@ void add_limit_change_alerts(live_view& live, const limit_policy& p, const limit
   const auto now = periods_of(cause.time, zone);
   const utc_day utc = utc_day_of(cause.time);
   const auto cfg = effective_thresholds(live, p, c.team);
+  s.channels_off = channels_off(cfg);
   struct window_change {
     const char* name;
     char w;

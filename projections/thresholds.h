@@ -47,6 +47,8 @@ struct threshold_config {
   std::string source;
 };
 threshold_config effective_thresholds(live_view& live, const limit_policy& p, const team_id& t);
+// The delivery channels (email, webhook) the configuration switches off, sorted.
+std::vector<std::string> channels_off(const threshold_config& c);
 
 // The state of one (scope, window, period, threshold): its last occurrence, and whether that
 // crossing is active (not resolved). Pending decisions included.

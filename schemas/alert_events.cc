@@ -61,6 +61,11 @@ void put_subject(json::object& o, const alert_subject& s) {
   o["remaining_usd"] = format_usd(nanos{s.limit.count - s.spent.count});
   o["occurrence"] = s.occurrence;
   o["time"] = format_rfc3339(s.at);
+  if (!s.channels_off.empty()) {
+    json::array off;
+    for (auto& c : s.channels_off) off.emplace_back(c);
+    o["channels_off"] = std::move(off);
+  }
 }
 
 void read_subject(const json::object& o, alert_subject& s) {
@@ -81,6 +86,11 @@ void read_subject(const json::object& o, alert_subject& s) {
   auto t = parse_rfc3339(str(o, "time"));
   if (!t) throw std::invalid_argument("time is not RFC 3339");
   s.at = *t;
+  if (auto* off = o.if_contains("channels_off"); off && off->is_array()) {
+    for (auto& c : off->get_array()) {
+      if (c.is_string()) s.channels_off.emplace_back(c.get_string());
+    }
+  }
   if (s.threshold_percent <= 0 || s.occurrence <= 0 || !valid_alert_level(s.level)) {
     throw std::invalid_argument("bad threshold");
   }

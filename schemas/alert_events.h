@@ -62,6 +62,9 @@ struct alert_subject {
   nanos spent;
   std::int64_t occurrence = 1;  // the n-th crossing of this threshold in the period
   time_ms at = 0;               // the time of the event that caused it
+  // The delivery channels (email, webhook) switched off for the team when this was decided; the
+  // dispatcher sends on the others. Empty (and absent in older events): every channel on.
+  std::vector<std::string> channels_off;
   friend bool operator==(const alert_subject&, const alert_subject&) = default;
 };
 

@@ -5,6 +5,7 @@
 // The cases are keyed by the route table: a route without a case fails the test.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <set>
@@ -13,6 +14,8 @@
 
 #include "api/app.h"
 #include "api/roles.h"
+#include "api/webhooks_api.h"
+#include "tests/support/kafka_env.h"
 #include "tests/support/memory_ledger.h"
 
 namespace tally::api {
@@ -35,6 +38,7 @@ struct seeded {
   std::string spare_key;    // the id of a team-A key nobody uses
   std::string reservation;  // a reservation held on team A's session
   std::string alert;        // an alert of team A (its 50 % day threshold)
+  std::string webhook;      // team A's webhook subscription (with a delivery of the alert)
 };
 
 struct request_case {
@@ -141,6 +145,24 @@ std::map<std::string, std::vector<request_case>> all_cases() {
   c["GET /api/v1/auth/keys"] = {get_case("/api/v1/auth/keys?team=acme", cross::filtered)};
   c["DELETE /api/v1/auth/keys/{key_id}"] = {
       {[](const seeded& s) { return make(v::delete_, "/api/v1/auth/keys/" + s.spare_key); }}};
+  c["POST /api/v1/webhooks"] = {write_case(
+      v::post, "/api/v1/webhooks", R"({"url": "http://127.0.0.1:9/h", "team_id": "acme"})")};
+  c["GET /api/v1/webhooks"] = {get_case("/api/v1/webhooks?team_id=acme", cross::filtered)};
+  c["GET /api/v1/webhooks/{webhook_id}"] = {
+      {[](const seeded& s) { return make(v::get, "/api/v1/webhooks/" + s.webhook); },
+       cross::forbidden, false}};
+  c["PATCH /api/v1/webhooks/{webhook_id}"] = {{[](const seeded& s) {
+    return make(v::patch, "/api/v1/webhooks/" + s.webhook, R"({"enabled": false})");
+  }}};
+  c["DELETE /api/v1/webhooks/{webhook_id}"] = {
+      {[](const seeded& s) { return make(v::delete_, "/api/v1/webhooks/" + s.webhook); }}};
+  c["GET /api/v1/webhooks/{webhook_id}/deliveries"] = {
+      {[](const seeded& s) { return make(v::get, "/api/v1/webhooks/" + s.webhook + "/deliveries"); },
+       cross::forbidden, false}};
+  c["POST /api/v1/webhooks/{webhook_id}/deliveries/{event_id}/redeliver"] = {{[](const seeded& s) {
+    return make(v::post,
+                "/api/v1/webhooks/" + s.webhook + "/deliveries/" + s.alert + "/redeliver");
+  }}};
   // A token is the caller's own credential: B gets a token of B, a reader one of a reader.
   c["POST /api/v1/auth/token"] = {
       {[](const seeded&) { return make(v::post, "/api/v1/auth/token"); }, cross::filtered, false}};
@@ -169,6 +191,19 @@ class world {
       ++published;
       done(true);
     };
+    deliveries_ = std::make_unique<delivery_store>(dir_.path + "/deliveries");
+    webhooks_.registry = &webhooks;
+    webhooks_.allow_private = true;
+    webhooks_.deliveries = deliveries_.get();
+    webhooks_.publish = [this](const webhook_subscription&, std::function<void(bool)> done) {
+      done(true);
+    };
+    webhooks_.redeliver = [this](const std::string& t, const std::string& e) {
+      if (!deliveries_->get(t, e)) return false;
+      ++redeliveries;
+      return true;
+    };
+    deps_.webhooks = &webhooks_;
     app_ = std::make_unique<api_app>(deps_, auth_deps{&keys, &jwt_, nullptr}, metrics_);
     add_key("org", role::admin, "");
     for (std::string t : {"acme", "beta"}) {
@@ -204,12 +239,17 @@ class world {
     std::string s = std::to_string(ledger.appended().size()) + " events, " +
                     std::to_string(published) + " keys published;";
     for (auto& k : keys.list()) s += " " + k.id + (k.revoked ? ":revoked" : "");
+    s += "; webhooks";
+    for (auto& h : webhooks.list()) s += " " + h.id + ":" + std::to_string(h.version);
+    s += "; " + std::to_string(redeliveries) + " redeliveries";
     return s;
   }
 
   testing::memory_ledger ledger;
   key_registry keys;
+  webhook_registry webhooks;
   int published = 0;
+  int redeliveries = 0;
 
  private:
   std::string add_key(const std::string& name, role r, const std::string& team) {
@@ -248,6 +288,11 @@ class world {
     EXPECT_FALSE(alerts.empty()) << a.body();
     if (!alerts.empty()) ids_.alert = std::string(alerts.at(0).at("id").as_string());
     ids_.spare_key = spare_;
+    auto h = ok(make(http::verb::post, "/api/v1/webhooks",
+                     R"({"url": "http://127.0.0.1:9/hook", "team_id": "acme"})"));
+    ids_.webhook = std::string(boost::json::parse(h.body()).at("id").as_string());
+    deliveries_->add_alert(ids_.alert, "budget_threshold_crossed", "{}",
+                           {{ids_.webhook, "webhook"}}, -1, 0, now_ms);
   }
 
   limit_policy policy_;
@@ -259,6 +304,12 @@ class world {
   }();
   jwt_verifier jwt_{jwt_config_};
   metrics_registry metrics_;
+  struct scratch_dir {
+    std::string path = tally::test::make_temp_dir("tally-auth-matrix");
+    ~scratch_dir() { std::filesystem::remove_all(path); }
+  } dir_;
+  std::unique_ptr<delivery_store> deliveries_;
+  webhooks_api webhooks_;
   api_deps deps_;
   std::unique_ptr<api_app> app_;
   std::map<std::string, std::string> secrets_;

@@ -210,6 +210,7 @@ std::map<std::string, std::string> samples() {
   over.level = "exceeded";
   over.spent = nanos{10'500'000'000};  // remaining negative
   over.occurrence = 2;
+  over.channels_off = {"email", "webhook"};
   add(ev("thr:session:acme:s-1:run:-:100:2", over));
   budget_threshold_resolved res;
   static_cast<alert_subject&>(res) = x;

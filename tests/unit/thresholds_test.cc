@@ -108,6 +108,7 @@ TEST_F(thresholds, one_large_report_crosses_every_threshold_once) {
     EXPECT_EQ(c.period, "2026-11-23");
     EXPECT_EQ(c.limit.count, 10 * usd);
     EXPECT_EQ(c.spent.count, 12 * usd);
+    EXPECT_TRUE(c.channels_off.empty());  // the configured default: every channel on
     EXPECT_EQ(c.crossing_event.str(), "big");
     EXPECT_EQ(c.at, now);  // the crossing event's time
     EXPECT_EQ(c.occurrence, 1);
@@ -240,6 +241,8 @@ TEST_F(thresholds, per_team_thresholds_replace_the_configured_ones) {
   EXPECT_EQ(cs[0].threshold_percent, 30);
   EXPECT_EQ(cs[1].threshold_percent, 90);
   EXPECT_EQ(cs[1].message, "90% of acme's day budget");
+  // The team switched email off: its crossings say so, for the dispatcher.
+  EXPECT_EQ(cs[0].channels_off, (std::vector<std::string>{"email"}));
   // Another team keeps the configured defaults.
   EXPECT_EQ(effective_thresholds(live, policy, team_id{"other"}).source, "config");
   // Bad thresholds are refused.
