@@ -84,6 +84,7 @@ node_api::node_api(node_api_options options, partition_owner& owner, producer& o
   deps.future_skew_ms = options_.future_skew_ms;
   deps.keys = &keys_;
   deps.jwt = &jwt_config_;
+  deps.webhooks = options_.webhooks;
   deps.publish_key = [this](const api_key_record& rec, std::function<void(bool)> done) {
     auto value =
         encode_control_event(api_key_event_type, "key-" + rec.id + "-" + std::to_string(wall_ms()),

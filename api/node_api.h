@@ -24,6 +24,7 @@ struct node_api_options {
   std::string source = "tally";
   time_ms late_grace_ms = 7 * 86'400'000;
   time_ms future_skew_ms = 5 * 60'000;
+  struct webhooks_api* webhooks = nullptr;  // the webhook endpoints' (null: they answer 503)
 };
 
 class node_api {

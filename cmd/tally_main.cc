@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "api/alert_delivery.h"
 #include "api/node_api.h"
 #include "consumers/control.h"
 #include "consumers/outbox_publisher.h"
@@ -142,11 +143,13 @@ int run_owner(const common_options& o, bool replay) {
     tally::publish_pricing(out, topics.control, config.pricing);
     tally::publish_config_teams(out, topics.ledger, config);
   }
-  std::vector<std::string> key_records;
+  std::vector<std::string> key_records, webhook_records;
   auto pricing = tally::read_pricing(brokers, topics.control,
                                      [&](std::string_view type, std::string_view data) {
                                        if (type == tally::api::api_key_event_type) {
                                          key_records.emplace_back(data);
+                                       } else if (type == tally::webhook_event_type) {
+                                         webhook_records.emplace_back(data);
                                        }
                                      });
   auto policy = policy_of(config);
@@ -171,6 +174,21 @@ int run_owner(const common_options& o, bool replay) {
     outbox->start();
   }
   tally::partition_owner owner(oo, store, out, pricing, policy);
+  // serve delivers the alerts of tally.alerts.v1 (webhooks, email); its state is not the
+  // projections', so replay leaves it alone.
+  std::unique_ptr<tally::api::alert_delivery> delivery;
+  if (!replay) {
+    tally::api::alert_delivery_options dop;
+    dop.brokers = brokers;
+    dop.control_topic = topics.control;
+    dop.alerts_topic = topics.alerts;
+    dop.dlq_topic = topics.alerts_dlq;
+    dop.group_id = o.group + "-alerts";
+    dop.instance_id = o.node_id + "-alerts";
+    dop.data_dir = o.data_dir;
+    delivery = std::make_unique<tally::api::alert_delivery>(dop, out, config, webhook_records);
+    delivery->start();
+  }
   std::unique_ptr<tally::api::node_api> api;
   if (!replay && o.listen != "off") {
     tally::api::node_api_options ao;
@@ -180,6 +198,7 @@ int run_owner(const common_options& o, bool replay) {
     ao.source = oo.source;
     ao.late_grace_ms = config.late_grace_ms;
     ao.future_skew_ms = config.future_skew_ms;
+    if (delivery) ao.webhooks = delivery->api();
     api = std::make_unique<tally::api::node_api>(ao, owner, out, policy, pricing, key_records);
     api->bootstrap_admin();
     api->start();
@@ -205,10 +224,12 @@ int run_owner(const common_options& o, bool replay) {
     g_stop = true;
     watcher.join();
     if (outbox) outbox->stop();
+    if (delivery) delivery->stop();
     throw;
   }
   watcher.join();
   if (outbox) outbox->stop();
+  if (delivery) delivery->stop();
   const auto& c = owner.counters();
   spdlog::info(
       "stopped: folded {}, duplicates {}, skipped {}, reports recorded {} rejected {} "

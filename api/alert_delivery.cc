@@ -1,0 +1,144 @@
+#include "api/alert_delivery.h"
+
+#include <chrono>
+#include <cstdlib>
+
+#include <openssl/sha.h>
+#include <spdlog/spdlog.h>
+
+#include "consumers/control.h"
+
+namespace tally::api {
+namespace {
+
+time_ms wall_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string hex12(const std::string& s) {
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), md);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 6; ++i) {
+    out.push_back(hex[md[i] >> 4]);
+    out.push_back(hex[md[i] & 15]);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<email_rule> email_rules_of(const tally_config& config) {
+  std::vector<email_rule> out;
+  for (auto& n : config.alerts.notifications) {
+    if (n.type != "email" || !n.enabled || n.recipients.empty()) continue;
+    email_rule r;
+    r.recipients = n.recipients;
+    r.team = n.team_id;
+    r.min_level = n.min_level;
+    std::string content = r.team + "\n" + r.min_level;
+    for (auto& to : r.recipients) content += "\n" + to;
+    r.id = "em_" + hex12(content);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+alert_delivery::alert_delivery(alert_delivery_options options, producer& out,
+                               const tally_config& config,
+                               const std::vector<std::string>& webhook_records)
+    : options_(std::move(options)), out_(out) {
+  for (auto& data : webhook_records) {
+    auto rec = decode_webhook_record(data);
+    if (!rec) {
+      spdlog::warn("control: a webhook record was refused");
+      continue;
+    }
+    registry_.apply(*rec);
+  }
+  // The configuration's webhook entries are subscriptions too (not on the control topic).
+  for (auto& n : config.alerts.notifications) {
+    if (n.type != "webhook" || n.url.empty()) continue;
+    webhook_subscription s;
+    s.id = "wh_cfg_" + hex12(n.url + "\n" + n.team_id + "\n" + n.min_level);
+    s.url = n.url;
+    s.team = n.team_id;
+    s.min_level = n.min_level;
+    s.secret = n.secret;
+    s.description = "config.yaml";
+    s.enabled = n.enabled;
+    s.version = 0;
+    if (!s.secret.empty()) registry_.apply(s);
+  }
+
+  const auto& w = config.webhooks;
+  dispatcher_options d;
+  d.brokers = options_.brokers;
+  d.alerts_topic = options_.alerts_topic;
+  d.dlq_topic = options_.dlq_topic;
+  d.group_id = options_.group_id;
+  d.instance_id = options_.instance_id;
+  d.path = options_.data_dir + "/deliveries";
+  d.retry_schedule_ms = w.retry_schedule_ms;
+  d.jitter_percent = w.jitter_percent;
+  d.http.timeout_ms = static_cast<int>(w.timeout_ms);
+  d.http.max_in_flight = w.max_in_flight;
+  d.http.allow_private = w.allow_private_targets;
+  d.email_rules = email_rules_of(config);
+  if (config.alerts.email) d.relay = relay_of(*config.alerts.email);
+  if (!d.email_rules.empty() && !d.relay) {
+    spdlog::warn("alerts: email rules are configured but no relay (alerts.email.relay)");
+  }
+  dispatcher_ = std::make_unique<alert_dispatcher>(
+      d, registry_, out_, [this](const webhook_subscription& s) {
+        // Applied at once, so the subscription's other deliveries stop now; the record makes
+        // it durable (should it be lost, the next 410 disables the subscription again).
+        registry_.apply(s);
+        spdlog::warn("webhook {} disabled: its receiver answered 410 Gone", s.id);
+        publish(s, [id = s.id](bool ok) {
+          if (!ok) spdlog::error("webhook {}: the disabled record was not published", id);
+        });
+      });
+
+  api_.registry = &registry_;
+  api_.publish = [this](const webhook_subscription& s, std::function<void(bool)> done) {
+    publish(s, std::move(done));
+  };
+  api_.deliveries = &dispatcher_->store();
+  api_.redeliver = [this](const std::string& t, const std::string& e) {
+    return dispatcher_->redeliver(t, e);
+  };
+  api_.allow_private = w.allow_private_targets;
+}
+
+alert_delivery::~alert_delivery() {
+  stop();
+}
+
+void alert_delivery::start() {
+  dispatcher_->start();
+}
+
+void alert_delivery::stop() {
+  if (dispatcher_) dispatcher_->stop();
+}
+
+void alert_delivery::publish(const webhook_subscription& s, std::function<void(bool)> done) {
+  if (s.id.starts_with("wh_cfg_")) {  // the configuration's: not on the topic
+    done(true);
+    return;
+  }
+  const time_ms now = wall_ms();
+  auto value =
+      encode_control_event(webhook_event_type, "webhook-" + s.id + "-" + std::to_string(s.version),
+                           now, encode_webhook_record(s));
+  auto err = out_.produce(options_.control_topic, 0, "webhook/" + s.id, value,
+                          cloudevent_headers("webhook-" + s.id + "-" + std::to_string(s.version),
+                                             webhook_event_type, "tally", format_rfc3339(now)),
+                          [done](const delivery& d) { done(!d.err); });
+  if (err) done(false);
+}
+
+}  // namespace tally::api
