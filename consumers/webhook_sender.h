@@ -69,7 +69,8 @@ class webhook_sender {
   webhook_sender& operator=(const webhook_sender&) = delete;
 
   void start();
-  // In-flight and queued transfers are abandoned (on_done is not called for them).
+  // In-flight and queued transfers are abandoned (on_done is not called for them). Not from
+  // on_done (it joins the sender's thread).
   void stop();
   // Any thread; on_done is called on the sender's thread. Requests submitted before start()
   // wait for it; after stop() they are dropped.
