@@ -18,7 +18,7 @@ namespace tally {
 // Where and how to send: alerts.email with the password read from the environment.
 struct smtp_relay {
   std::string url;                 // smtp://127.0.0.1:2525 or smtps://...
-  bool starttls = false;           // smtp:// only: refuse to send unless STARTTLS succeeds
+  bool starttls = false;           // smtp:// only: STARTTLS or nothing; false: plain, not tried
   std::string username, password;  // AUTH when username is set
   std::string from;                // envelope sender and From:
   std::string ca_file;             // PEM bundle for the relay's certificate; empty = system CAs

@@ -99,7 +99,7 @@ bool rule_matches(const notification_config& rule, std::string_view level, std::
 // alerts.email: the SMTP relay email rules are sent through.
 struct smtp_config {
   std::string relay;         // "smtp://host:port" or "smtps://host:port" (TLS from the start)
-  bool starttls = false;     // smtp:// only: require STARTTLS before anything is sent
+  bool starttls = false;     // smtp:// only: require STARTTLS first; false = plain text, not tried
   std::string username;      // AUTH user; empty = no AUTH
   std::string password_env;  // name of the environment variable holding the password
   std::string from;          // envelope and From: address; required once an email rule is enabled
