@@ -50,8 +50,9 @@ tally::limit_policy policy_of(const tally::tally_config& c) {
   for (auto& [id, a] : c.limits.agents) p.agents[id] = to_limit_set(a);
   p.thresholds.clear();
   for (auto& t : c.alerts.thresholds) p.thresholds.push_back({t.percent, t.level, t.message});
-  p.notifications.clear();
-  for (auto& n : c.alerts.notifications) p.notifications.push_back({n.type, n.enabled});
+  // Only the channel switches: rules (recipients, urls) are the dispatcher's, and a disabled
+  // rule must not switch off the channel for API-created subscriptions.
+  p.notifications = tally::channel_switches(c.alerts.notifications);
   for (auto& [id, t] : c.teams) {
     // A team's overrides apply key by key over the team default.
     auto l = p.team_default;
@@ -105,7 +106,11 @@ struct common_options {
 };
 
 tally::tally_config load_or_default(const std::string& path) {
-  if (path.empty()) return {};
+  if (path.empty()) {
+    tally::tally_config c;
+    tally::apply_env_overrides(c).value();  // throws, naming the variable, on a bad value
+    return c;
+  }
   auto c = tally::load_config(path);
   if (!c) {
     throw std::runtime_error(path + ":" + std::to_string(c.error().line) + ": " +

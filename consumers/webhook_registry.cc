@@ -8,14 +8,6 @@
 namespace tally {
 namespace json = boost::json;
 
-int alert_level_rank(std::string_view level) {
-  if (level == "info") return 1;
-  if (level == "warning") return 2;
-  if (level == "critical") return 3;
-  if (level == "exceeded") return 4;
-  return 0;
-}
-
 bool webhook_matches(const webhook_subscription& s, std::string_view team,
                      std::string_view level) {
   if (!s.enabled || s.deleted) return false;

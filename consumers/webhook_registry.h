@@ -15,6 +15,7 @@
 
 #include <boost/system/result.hpp>
 
+#include "schemas/config.h"  // alert_level_rank
 #include "schemas/event_time.h"
 
 namespace tally {
@@ -36,9 +37,6 @@ struct webhook_subscription {
   std::int64_t version = 0;  // a record replaces the one applied only if its version is higher
   friend bool operator==(const webhook_subscription&, const webhook_subscription&) = default;
 };
-
-// The rank of an alert level (info 1 .. exceeded 4); 0 for an unknown one.
-int alert_level_rank(std::string_view level);
 
 // Whether the subscription takes an alert of this team and level.
 bool webhook_matches(const webhook_subscription& s, std::string_view team, std::string_view level);

@@ -3,7 +3,9 @@
 #include "schemas/config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -15,6 +17,7 @@
 #include <date/date.h>
 #include <date/tz.h>
 #include <fmt/format.h>
+#include <openssl/evp.h>
 #include <yaml-cpp/yaml.h>
 
 namespace tally {
@@ -437,8 +440,221 @@ error parse_pricing(const YAML::Node& node, std::vector<price_version>& out) {
 
 // ---- alerts ----
 
+config_result<std::int64_t> read_duration(const YAML::Node& node, const std::string& path) {
+  if (!node.IsScalar()) return error_at(node, path, "expected a duration like 10s, 5m or 2h");
+  auto d = parse_duration_ms(node.Scalar());
+  if (!d) return error_at(node, path, d.error().message);
+  return *d;
+}
+
+// What is wrong with a webhook signing secret, or nothing. Never quotes the secret.
+std::optional<std::string> secret_problem(std::string_view secret) {
+  constexpr std::string_view prefix = "whsec_";
+  if (!secret.starts_with(prefix)) return "must start with whsec_";
+  std::string_view b64 = secret.substr(prefix.size());
+  std::size_t pad = 0;
+  while (pad < 2 && pad < b64.size() && b64[b64.size() - 1 - pad] == '=') ++pad;
+  const bool alphabet =
+      std::all_of(b64.begin(), b64.end() - static_cast<std::ptrdiff_t>(pad),
+                  [](unsigned char c) { return std::isalnum(c) != 0 || c == '+' || c == '/'; });
+  if (b64.empty() || b64.size() % 4 != 0 || !alphabet)
+    return "the part after whsec_ is not base64 (A-Z a-z 0-9 + /, padded with = to a multiple "
+           "of 4)";
+  std::string out(b64.size() / 4 * 3, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(b64.data()),
+                                static_cast<int>(b64.size()));
+  if (n < 0) return "the part after whsec_ is not base64";
+  // EVP_DecodeBlock counts the bytes the padding stands for as zeros.
+  const auto bytes = static_cast<std::size_t>(n) - pad;
+  if (bytes < 16) return fmt::format("decodes to {} bytes; at least 16 are needed", bytes);
+  return std::nullopt;
+}
+
+bool is_env_name(std::string_view s) {
+  if (s.empty() || std::isdigit(static_cast<unsigned char>(s.front())) != 0) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [](unsigned char c) { return std::isalnum(c) != 0 || c == '_'; });
+}
+
+error parse_notification(const YAML::Node& node, const std::string& q, notification_config& n) {
+  // Where the filters were given, to point at them when they do not apply.
+  std::optional<YAML::Node> filter_at, secret_at;
+  auto e = for_each_entry(
+      node, q, [&](const std::string& nk, const YAML::Node& nkn, const YAML::Node& nv) -> error {
+        const std::string r = q + "." + nk;
+        if (nk == "type") {
+          auto s = read_string(nv, r);
+          if (!s) return s.error();
+          if (*s != "in_app" && *s != "email" && *s != "webhook")
+            return error_at(nv, r, "expected in_app, email or webhook");
+          n.type = *s;
+          return std::nullopt;
+        }
+        if (nk == "enabled") {
+          auto b = read_bool(nv, r);
+          if (!b) return b.error();
+          n.enabled = *b;
+          return std::nullopt;
+        }
+        if (nk == "recipients") {
+          if (!nv.IsSequence()) return error_at(nv, r, "expected a list of addresses");
+          for (std::size_t j = 0; j < nv.size(); ++j) {
+            auto s = read_string(nv[j], fmt::format("{}[{}]", r, j));
+            if (!s) return s.error();
+            if (s->find('@') == std::string::npos ||
+                s->find_first_of(" \t\r\n<>,;\"") != std::string::npos)
+              return error_at(nv[j], r, fmt::format("'{}' is not an email address", *s));
+            n.recipients.push_back(*s);
+          }
+          return std::nullopt;
+        }
+        if (nk == "url") {
+          auto s = read_string(nv, r);
+          if (!s) return s.error();
+          if (!s->starts_with("https://") && !s->starts_with("http://"))
+            return error_at(nv, r, "expected an http:// or https:// URL");
+          n.url = *s;
+          return std::nullopt;
+        }
+        if (nk == "min_level") {
+          auto s = read_string(nv, r);
+          if (!s) return s.error();
+          if (alert_level_rank(*s) == 0)
+            return error_at(nv, r, "expected info, warning, critical or exceeded");
+          n.min_level = *s;
+          filter_at = nkn;
+          return std::nullopt;
+        }
+        if (nk == "team_id") {
+          auto s = read_string(nv, r);
+          if (!s) return s.error();
+          if (s->empty()) return error_at(nv, r, "expected a team id");
+          n.team_id = *s;
+          filter_at = nkn;
+          return std::nullopt;
+        }
+        if (nk == "secret") {
+          auto s = read_string(nv, r);
+          if (!s) return s.error();
+          if (auto why = secret_problem(*s)) return error_at(nv, r, *why);
+          n.secret = *s;
+          secret_at = nkn;
+          return std::nullopt;
+        }
+        return unknown_key(
+            nkn, r, {"type", "enabled", "recipients", "url", "min_level", "team_id", "secret"});
+      });
+  if (e) return e;
+  if (n.type.empty()) return error_at(node, q, "type is required");
+  if (n.type != "email" && !n.recipients.empty())
+    return error_at(node, q, "recipients belong to an email notification");
+  if (n.type != "webhook" && !n.url.empty())
+    return error_at(node, q, "url belongs to a webhook notification");
+  if (n.enabled && n.type == "email" && n.recipients.empty())
+    return error_at(node, q, "an enabled email notification needs recipients");
+  if (n.enabled && n.type == "webhook" && n.url.empty())
+    return error_at(node, q, "an enabled webhook notification needs a url");
+  if (filter_at && !n.is_rule())
+    return error_at(*filter_at, q,
+                    "min_level and team_id filter a delivery rule: an email entry with "
+                    "recipients or a webhook entry with a url");
+  if (secret_at && (n.type != "webhook" || n.url.empty()))
+    return error_at(*secret_at, q + ".secret", "a secret belongs to a webhook entry with a url");
+  if (n.enabled && n.type == "webhook" && n.secret.empty())
+    return error_at(node, q,
+                    "an enabled webhook notification needs a secret (whsec_ + base64 of at least "
+                    "16 random bytes, e.g. \"whsec_$(openssl rand -base64 32)\")");
+  return std::nullopt;
+}
+
+error parse_smtp(const YAML::Node& node, const std::string& path, smtp_config& c) {
+  std::optional<YAML::Node> starttls_at;
+  auto e = for_each_entry(
+      node, path, [&](const std::string& key, const YAML::Node& k, const YAML::Node& v) -> error {
+        const std::string p = path + "." + key;
+        auto text = [&](std::string& slot) -> error {
+          auto s = read_string(v, p);
+          if (!s) return s.error();
+          slot = *s;
+          return std::nullopt;
+        };
+        auto flag = [&](bool& slot) -> error {
+          auto b = read_bool(v, p);
+          if (!b) return b.error();
+          slot = *b;
+          return std::nullopt;
+        };
+        if (key == "relay") {
+          if (auto err = text(c.relay)) return err;
+          std::string_view rest = c.relay;
+          if (rest.starts_with("smtp://")) {
+            rest.remove_prefix(7);
+          } else if (rest.starts_with("smtps://")) {
+            rest.remove_prefix(8);
+          } else {
+            return error_at(v, p, "expected smtp://host:port or smtps://host:port");
+          }
+          if (rest.empty() || rest.front() == ':' || rest.front() == '/')
+            return error_at(v, p, "the relay URL has no host");
+          if (c.relay.find_first_of(" \t\r\n") != std::string::npos)
+            return error_at(v, p, "the relay URL contains white space");
+          return std::nullopt;
+        }
+        if (key == "starttls") {
+          starttls_at = k;
+          return flag(c.starttls);
+        }
+        if (key == "verify_peer") return flag(c.verify_peer);
+        if (key == "username") return text(c.username);
+        if (key == "password_env") {
+          if (auto err = text(c.password_env)) return err;
+          if (!is_env_name(c.password_env))
+            return error_at(v, p,
+                            "expected the NAME of an environment variable holding the password "
+                            "(letters, digits, _), never the password itself");
+          return std::nullopt;
+        }
+        if (key == "from") {
+          if (auto err = text(c.from)) return err;
+          if (c.from.find('@') == std::string::npos ||
+              c.from.find_first_of(" \t\r\n<>,;\"") != std::string::npos)
+            return error_at(v, p, fmt::format("'{}' is not an email address", c.from));
+          return std::nullopt;
+        }
+        if (key == "ca_file") {
+          if (auto err = text(c.ca_file)) return err;
+          std::ifstream in(c.ca_file);
+          if (!in)
+            return error_at(v, p,
+                            fmt::format("cannot read '{}': {}", c.ca_file, std::strerror(errno)));
+          return std::nullopt;
+        }
+        if (key == "timeout") {
+          auto d = read_duration(v, p);
+          if (!d) return d.error();
+          if (*d <= 0 || *d > 3'600'000)
+            return error_at(v, p, "must be more than 0 and at most 1h");
+          c.timeout_ms = *d;
+          return std::nullopt;
+        }
+        return unknown_key(k, p,
+                           {"relay", "starttls", "username", "password_env", "from", "ca_file",
+                            "verify_peer", "timeout"});
+      });
+  if (e) return e;
+  if (c.relay.empty()) return error_at(node, path, "relay is required (smtp://host:port)");
+  if (c.starttls && c.relay.starts_with("smtps://"))
+    return error_at(*starttls_at, path + ".starttls",
+                    "starttls applies to smtp:// relays; smtps:// is TLS from the first byte");
+  if (!c.password_env.empty() && c.username.empty())
+    return error_at(node, path, "password_env needs a username");
+  return std::nullopt;
+}
+
 error parse_alerts(const YAML::Node& node, alerts_config& out) {
-  return for_each_entry(
+  YAML::Node email_node;
+  auto err = for_each_entry(
       node, "alerts",
       [&](const std::string& key, const YAML::Node& k, const YAML::Node& v) -> error {
         const std::string p = "alerts." + key;
@@ -500,58 +716,81 @@ error parse_alerts(const YAML::Node& node, alerts_config& out) {
           if (!v.IsSequence()) return error_at(v, p, "expected a list");
           out.notifications.clear();
           for (std::size_t i = 0; i < v.size(); ++i) {
-            const std::string q = fmt::format("{}[{}]", p, i);
             notification_config n;
-            auto e = for_each_entry(
-                v[i], q,
-                [&](const std::string& nk, const YAML::Node& nkn, const YAML::Node& nv) -> error {
-                  const std::string r = q + "." + nk;
-                  if (nk == "type") {
-                    auto s = read_string(nv, r);
-                    if (!s) return s.error();
-                    if (*s != "in_app" && *s != "email" && *s != "webhook")
-                      return error_at(nv, r, "expected in_app, email or webhook");
-                    n.type = *s;
-                    return std::nullopt;
-                  }
-                  if (nk == "enabled") {
-                    auto b = read_bool(nv, r);
-                    if (!b) return b.error();
-                    n.enabled = *b;
-                    return std::nullopt;
-                  }
-                  if (nk == "recipients") {
-                    if (!nv.IsSequence()) return error_at(nv, r, "expected a list of addresses");
-                    for (std::size_t j = 0; j < nv.size(); ++j) {
-                      auto s = read_string(nv[j], fmt::format("{}[{}]", r, j));
-                      if (!s) return s.error();
-                      if (s->find('@') == std::string::npos)
-                        return error_at(nv[j], r, fmt::format("'{}' is not an email address", *s));
-                      n.recipients.push_back(*s);
-                    }
-                    return std::nullopt;
-                  }
-                  if (nk == "url") {
-                    auto s = read_string(nv, r);
-                    if (!s) return s.error();
-                    if (!s->starts_with("https://") && !s->starts_with("http://"))
-                      return error_at(nv, r, "expected an http:// or https:// URL");
-                    n.url = *s;
-                    return std::nullopt;
-                  }
-                  return unknown_key(nkn, r, {"type", "enabled", "recipients", "url"});
-                });
-            if (e) return e;
-            if (n.type.empty()) return error_at(v[i], q, "type is required");
-            if (n.enabled && n.type == "email" && n.recipients.empty())
-              return error_at(v[i], q, "an enabled email notification needs recipients");
-            if (n.enabled && n.type == "webhook" && n.url.empty())
-              return error_at(v[i], q, "an enabled webhook notification needs a url");
+            if (auto e = parse_notification(v[i], fmt::format("{}[{}]", p, i), n)) return e;
             out.notifications.push_back(std::move(n));
           }
           return std::nullopt;
         }
-        return unknown_key(k, p, {"thresholds", "notifications"});
+        if (key == "email") {
+          email_node = v;
+          smtp_config c;
+          if (auto e = parse_smtp(v, p, c)) return e;
+          out.email = std::move(c);
+          return std::nullopt;
+        }
+        return unknown_key(k, p, {"thresholds", "notifications", "email"});
+      });
+  if (err) return err;
+  if (out.email && !out.email->relay.empty() && out.email->from.empty()) {
+    for (const auto& n : out.notifications) {
+      if (n.type == "email" && n.enabled && n.is_rule())
+        return error_at(email_node, "alerts.email",
+                        "from is required when an email notification is enabled");
+    }
+  }
+  return std::nullopt;
+}
+
+// ---- webhooks ----
+
+error parse_webhooks(const YAML::Node& node, webhooks_config& w) {
+  return for_each_entry(
+      node, "webhooks",
+      [&](const std::string& key, const YAML::Node& k, const YAML::Node& v) -> error {
+        const std::string p = "webhooks." + key;
+        if (key == "allow_private_targets") {
+          auto b = read_bool(v, p);
+          if (!b) return b.error();
+          w.allow_private_targets = *b;
+          return std::nullopt;
+        }
+        if (key == "timeout") {
+          auto d = read_duration(v, p);
+          if (!d) return d.error();
+          if (*d <= 0 || *d > 3'600'000)
+            return error_at(v, p, "must be more than 0 and at most 1h");
+          w.timeout_ms = *d;
+          return std::nullopt;
+        }
+        if (key == "retry_schedule") {
+          if (!v.IsSequence()) return error_at(v, p, "expected a list of durations, e.g. [5s, 5m]");
+          w.retry_schedule_ms.clear();
+          for (std::size_t i = 0; i < v.size(); ++i) {
+            const std::string q = fmt::format("{}[{}]", p, i);
+            auto d = read_duration(v[i], q);
+            if (!d) return d.error();
+            if (*d <= 0 || *d > 7 * 86'400'000LL)
+              return error_at(v[i], q, "must be more than 0 and at most 7d");
+            w.retry_schedule_ms.push_back(*d);
+          }
+          return std::nullopt;
+        }
+        if (key == "jitter_percent" || key == "max_in_flight") {
+          auto n = read_int(v, p);
+          if (!n) return n.error();
+          if (key == "jitter_percent") {
+            if (*n < 0 || *n > 100) return error_at(v, p, "must be between 0 and 100");
+            w.jitter_percent = static_cast<int>(*n);
+          } else {
+            if (*n < 1 || *n > 100'000) return error_at(v, p, "must be between 1 and 100000");
+            w.max_in_flight = static_cast<int>(*n);
+          }
+          return std::nullopt;
+        }
+        return unknown_key(k, p,
+                           {"allow_private_targets", "timeout", "retry_schedule", "jitter_percent",
+                            "max_in_flight"});
       });
 }
 
@@ -648,13 +887,14 @@ config_result<tally_config> load_node(const YAML::Node& root) {
   if (root.IsNull()) return cfg;
   if (!root.IsMap()) return error_at(root, "config", "the document must be a mapping");
   // Gather the sections first: limits.per_project.<id> needs the teams already known.
-  YAML::Node pricing, limits, alerts, usage;
+  YAML::Node pricing, limits, alerts, webhooks, usage;
   std::vector<std::pair<std::string, YAML::Node>> team_sections;
   auto e = for_each_entry(
       root, "", [&](const std::string& key, const YAML::Node&, const YAML::Node& v) -> error {
         if (key == "pricing") pricing = v;
         if (key == "limits") limits = v;
         if (key == "alerts") alerts = v;
+        if (key == "webhooks") webhooks = v;
         if (key == "usage") usage = v;
         if (key == "teams" || key == "projects" || key == "workspaces")
           team_sections.emplace_back(key, v);
@@ -673,6 +913,9 @@ config_result<tally_config> load_node(const YAML::Node& root) {
   }
   if (alerts) {
     if (auto err = parse_alerts(alerts, cfg.alerts)) return *err;
+  }
+  if (webhooks) {
+    if (auto err = parse_webhooks(webhooks, cfg.webhooks)) return *err;
   }
   if (usage) {
     if (auto err = parse_usage(usage, cfg)) return *err;
@@ -714,7 +957,50 @@ config_result<tally_config> load_config(const std::string& path) {
   text << in.rdbuf();
   auto cfg = load_config_text(text.str());
   if (!cfg) return config_error{path + ": " + cfg.error().message, cfg.error().line};
+  if (auto env = apply_env_overrides(*cfg); !env) return env.error();
   return cfg;
+}
+
+config_result<void> apply_env_overrides(tally_config& cfg) {
+  const char* name = "TALLY_WEBHOOKS_ALLOW_PRIVATE";
+  const char* raw = std::getenv(name);
+  const std::string value = raw == nullptr ? "" : raw;
+  if (value.empty()) return {};
+  if (value == "1" || value == "true") {
+    cfg.webhooks.allow_private_targets = true;
+  } else if (value == "0" || value == "false") {
+    cfg.webhooks.allow_private_targets = false;
+  } else {
+    return config_error{fmt::format("{}='{}': expected 1, true, 0 or false", name, value)};
+  }
+  return {};
+}
+
+bool channel_enabled(const std::vector<notification_config>& notifications, std::string_view type) {
+  return std::none_of(notifications.begin(), notifications.end(),
+                      [&](const auto& n) { return n.type == type && !n.enabled && !n.is_rule(); });
+}
+
+std::vector<alert_channel> channel_switches(const std::vector<notification_config>& notifications) {
+  std::vector<alert_channel> out = {{"in_app", channel_enabled(notifications, "in_app")}};
+  for (const auto& n : notifications) {
+    if (n.type != "in_app" && !n.is_rule()) out.push_back({n.type, n.enabled});
+  }
+  return out;
+}
+
+int alert_level_rank(std::string_view level) {
+  if (level == "info") return 1;
+  if (level == "warning") return 2;
+  if (level == "critical") return 3;
+  if (level == "exceeded") return 4;
+  return 0;
+}
+
+bool rule_matches(const notification_config& rule, std::string_view level, std::string_view team) {
+  if (!rule.enabled || !rule.is_rule()) return false;
+  if (!rule.team_id.empty() && rule.team_id != team) return false;
+  return rule.min_level.empty() || alert_level_rank(level) >= alert_level_rank(rule.min_level);
 }
 
 config_result<std::int64_t> parse_duration_ms(std::string_view text) {
