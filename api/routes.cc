@@ -43,6 +43,7 @@ const std::vector<route_def>& api_routes() {
       {v::post, "/api/v1/alerts/{alert_id}/ack", c::general, acknowledge_alert},
       {v::get, "/api/v1/alerts/config", c::general, get_alerts_config},
       {v::put, "/api/v1/alerts/config", c::general, put_alerts_config},
+      {v::get, "/api/v1/stream", c::general, live_stream},
       {v::post, "/api/v1/auth/keys", c::auth, create_key},
       {v::get, "/api/v1/auth/keys", c::auth, list_keys},
       {v::delete_, "/api/v1/auth/keys/{key_id}", c::auth, revoke_key},
