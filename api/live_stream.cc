@@ -142,10 +142,11 @@ std::string_view to_string(stream_kind k) {
 
 std::optional<unsigned> parse_stream_types(std::string_view list) {
   unsigned out = 0;
-  while (!list.empty()) {
+  for (bool more = true; more;) {
     auto comma = list.find(',');
     std::string_view name = list.substr(0, comma);
-    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+    more = comma != std::string_view::npos;
+    if (more) list = list.substr(comma + 1);
     bool known = false;
     for (auto k :
          {stream_kind::usage, stream_kind::session, stream_kind::alert, stream_kind::limits}) {
