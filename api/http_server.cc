@@ -443,8 +443,8 @@ class session : public std::enable_shared_from_this<session> {
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
   }
 
-  // io thread: the handler answered with a stream. The head goes out first; the producer gets
-  // its writer once the head is written.
+  // io thread: the handler answered with a stream. The producer gets its writer, then the head
+  // goes out, then what the producer queued.
   void on_stream(std::uint64_t seq, stream_start start) {
     if (phase_ != phase::awaiting || seq != seq_) {  // a second answer, or closed
       if (start.on_close) start.on_close();
@@ -467,6 +467,12 @@ class session : public std::enable_shared_from_this<session> {
     h.set(http::field::server, "tally");
     h.keep_alive(false);
     if (chunked_) h.chunked(true);
+    // The producer starts before the head goes out: a client that has the head gets whatever
+    // is written after that.
+    if (!stopping_ && !head_) {
+      opened_ = true;
+      if (auto open = std::exchange(on_open_, nullptr)) open(stream_);
+    }
     writing_ = true;
     deadline_ = steady::now() + opt().write_timeout;
     stream_sr_.emplace(h);
@@ -486,12 +492,7 @@ class session : public std::enable_shared_from_this<session> {
     buffer_.consume(buffer_.size());  // pipelined requests are not served after a stream
     watch_stream();
     if (head_) return end_stream_connection();  // HEAD: the header is the whole answer
-    if (stopping_) {
-      stream_->close();
-    } else {
-      opened_ = true;
-      if (auto open = std::exchange(on_open_, nullptr)) open(stream_);
-    }
+    if (stopping_) stream_->close();
     pump();
   }
 

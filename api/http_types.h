@@ -45,7 +45,9 @@ struct stream_start {
   http_response head;          // status and header fields; the body is ignored
   std::string heartbeat;       // written when the stream was idle for the server's interval
   std::string overflow_chunk;  // the last words when the queue is full (empty: none)
-  // Runs once, on the connection's thread, when the head is written: the producer's writer.
+  // Runs once, on the connection's thread, just before the head is written: the producer's
+  // writer (what it writes goes out after the head; a client holding the head misses nothing
+  // written since).
   std::function<void(std::shared_ptr<stream_writer>)> on_open;
   // Runs once when the stream has ended, however it ended (also when it never opened): the
   // producer lets go of the writer. On the connection's thread, or in stop().
