@@ -71,7 +71,7 @@ void api_app::add(http::verb method, const std::string& pattern, route_class cls
   route_metrics_.push_back(&metrics_.route(pattern));
 }
 
-void api_app::dispatch(http_request req, respond_fn respond) {
+void api_app::dispatch(http_request req, respond_fn respond, stream_fn stream) {
   const auto started = std::chrono::steady_clock::now();
   const auto method = req.method();
   const bool keep_alive = req.keep_alive();
@@ -116,6 +116,19 @@ void api_app::dispatch(http_request req, respond_fn respond) {
     if (once->exchange(true)) return;
     (*shared_finish)(std::move(res), rate);
   };
+  if (stream) {
+    // A stream counts in /metrics as answered when it starts (its head).
+    ctx.stream = [stream = std::move(stream), slot, started, method, rate,
+                  once](stream_start start) {
+      if (once->exchange(true)) {
+        if (start.on_close) start.on_close();
+        return;
+      }
+      if (rate) add_rate_headers(start.head, *rate);
+      slot->observe(method, start.head.result_int(), std::chrono::steady_clock::now() - started);
+      stream(std::move(start));
+    };
+  }
   try {
     m.matched->handler(ctx, answer);
   } catch (const api_error& e) {

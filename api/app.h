@@ -20,7 +20,9 @@ class api_app {
  public:
   api_app(api_deps deps, auth_deps auth, metrics_registry& metrics);
 
-  void dispatch(http_request req, respond_fn respond);
+  // `stream`: how a handler may answer with a stream instead (empty: this transport cannot
+  // stream; such routes then answer 501).
+  void dispatch(http_request req, respond_fn respond, stream_fn stream = {});
   const router& routes() const { return router_; }
 
  private:

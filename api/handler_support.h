@@ -22,6 +22,8 @@
 
 namespace tally::api {
 
+class live_hub;
+
 // The team of an agent or session id, for ids already folded (they never change team): most
 // requests name one, and the lookup would otherwise take the owner's state lock a second time.
 // Thread-safety: internally locked (its own small lock, never the state lock).
@@ -52,6 +54,8 @@ struct api_deps {
   std::function<void(const api_key_record&, std::function<void(bool)>)> publish_key;
   // The webhook subscriptions and their delivery log; null: the endpoints answer 503.
   struct webhooks_api* webhooks = nullptr;
+  // The live stream hub (GET /api/v1/stream); null: the route answers 503.
+  live_hub* live = nullptr;
 };
 
 enum class need { read, write, admin };

@@ -99,6 +99,10 @@ void patch_webhook(api_deps&, request_ctx&, respond_fn);
 void delete_webhook(api_deps&, request_ctx&, respond_fn);
 void list_webhook_deliveries(api_deps&, request_ctx&, respond_fn);
 void redeliver_webhook(api_deps&, request_ctx&, respond_fn);
+// GET /api/v1/stream: Server-Sent Events of usage, session, alert and limits changes as they
+// are folded (handlers_stream.cc). ?team_id= (org-wide admins may leave it out: every team),
+// ?types=usage,session,alert,limits, resume with Last-Event-ID (or ?last_event_id=).
+void live_stream(api_deps&, request_ctx&, respond_fn);
 
 // What the usage and limits reads share (handlers_usage.cc).
 // The scope of a read: the org (an org-wide admin without ?team_id=) or one team the caller may

@@ -1,8 +1,14 @@
 // A connection (`session`) is a small state machine on its worker's thread:
 //
 //   reading --request--> awaiting --respond_fn--> writing --keep-alive--> reading
-//      |                                             `--close--> lingering --EOF--> closed
+//      |                     |                       `--close--> lingering --EOF--> closed
+//      |                     `--stream_fn--> streaming --EOF/stop/close()--> lingering/closed
 //      `--limit/malformed--> writing (problem, Connection: close) --> lingering --> closed
+//
+// Streaming: the producer's stream_channel (the stream_writer) appends chunks to one string
+// under its own small lock and posts a pump to the connection's thread once per batch; the
+// connection writes everything queued as one HTTP chunk, then pumps again. A read stays pending
+// for the whole stream, so the client's EOF ends it at once.
 //
 // Ownership: pending async operations and outstanding respond_fns hold the session
 // (shared_ptr); the worker's registry holds weak_ptrs, for the timeout sweep and for stop().
@@ -31,6 +37,8 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/read_size.hpp>
 #include <boost/beast/core/string.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/rfc7230.hpp>
@@ -86,7 +94,7 @@ struct worker {
 
 struct http_server::state : std::enable_shared_from_this<state> {
   server_options opt;
-  dispatch_fn dispatch;
+  stream_dispatch_fn dispatch;
   server_probe probe;
   std::vector<std::unique_ptr<worker>> workers;
   unsigned short port = 0;
@@ -102,6 +110,86 @@ struct http_server::state : std::enable_shared_from_this<state> {
 namespace {
 
 using state = http_server::state;
+
+// The producer's end of a stream (see the file comment). Every member is guarded by mu_.
+class stream_channel final : public stream_writer {
+ public:
+  stream_channel(std::weak_ptr<session> owner, std::size_t limit, std::string overflow)
+      : owner_(std::move(owner)), limit_(limit), overflow_(std::move(overflow)) {}
+
+  bool write(std::string chunk) override {
+    bool ok = true;
+    {
+      std::lock_guard lock(mu_);
+      if (closing_ || ended_) return false;
+      if (!queued_.empty() && queued_.size() + chunk.size() > limit_) {
+        closing_ = true;
+        ok = false;
+        queued_ += overflow_;
+      } else {
+        queued_ += chunk;
+      }
+      if (kicked_) return ok;
+      kicked_ = true;
+    }
+    kick();
+    return ok;
+  }
+
+  void close() override {
+    {
+      std::lock_guard lock(mu_);
+      if (closing_ || ended_) return;
+      closing_ = true;
+      if (kicked_) return;
+      kicked_ = true;
+    }
+    kick();
+  }
+
+  bool is_open() const override {
+    std::lock_guard lock(mu_);
+    return !closing_ && !ended_;
+  }
+
+  // Connection's thread: appends what is queued to `out`; true once the producer is done.
+  bool take(std::string& out) {
+    std::lock_guard lock(mu_);
+    kicked_ = false;
+    if (out.empty()) {
+      out.swap(queued_);
+    } else {
+      out += queued_;
+      queued_.clear();
+    }
+    return closing_;
+  }
+
+  // Connection's thread: queues the heartbeat when nothing else is queued.
+  void heartbeat(const std::string& chunk) {
+    std::lock_guard lock(mu_);
+    if (queued_.empty() && !closing_ && !ended_) queued_ = chunk;
+  }
+
+  // Connection's thread: the connection is gone; writes fail from now on.
+  void shut() {
+    std::lock_guard lock(mu_);
+    ended_ = true;
+    queued_.clear();
+  }
+
+ private:
+  void kick();
+
+  mutable std::mutex mu_;
+  std::weak_ptr<session> owner_;
+  const std::size_t limit_;
+  const std::string overflow_;
+  std::string queued_;
+  bool closing_ = false;  // close() or overflow: what is queued is the end
+  bool ended_ = false;    // the connection closed
+  bool kicked_ = false;   // a pump is posted and has not taken the queue yet
+};
 
 class session : public std::enable_shared_from_this<session> {
  public:
@@ -119,6 +207,7 @@ class session : public std::enable_shared_from_this<session> {
 
   ~session() {
     if (phase_ == phase::awaiting) st_->probe.unanswered.fetch_add(1, std::memory_order_relaxed);
+    end_stream();
     st_->probe.connections_open.fetch_sub(1, std::memory_order_relaxed);
     if (registered_) {
       std::lock_guard lock(w_.mu);
@@ -153,10 +242,36 @@ class session : public std::enable_shared_from_this<session> {
     on_answer(seq, std::move(res));
   }
 
-  // io thread: stop() began. Idle connections close now, the others after their answer.
+  // Any thread: a streamed answer to request `seq`.
+  void stream_answer(std::uint64_t seq, stream_start start) {
+    {
+      std::lock_guard lock(w_.mu);
+      if (w_.answers_open) {
+        net::post(w_.ioc, [self = shared_from_this(), seq, start = std::move(start)]() mutable {
+          self->on_stream(seq, std::move(start));
+        });
+        return;
+      }
+    }
+    if (start.on_close) start.on_close();  // the server has stopped: it never opens
+  }
+
+  // Any thread: the stream has chunks (or was closed); pump them on the io thread.
+  void kick_stream() {
+    std::lock_guard lock(w_.mu);
+    if (!w_.answers_open) return;
+    net::post(w_.ioc, [self = shared_from_this()] { self->pump(); });
+  }
+
+  // io thread: stop() began. Idle connections close now, the others after their answer;
+  // streams end now.
   void on_stop() {
     stopping_ = true;
     if ((phase_ == phase::reading && idle_) || phase_ == phase::lingering) close();
+    if (phase_ == phase::streaming) {
+      stream_->close();
+      pump();
+    }
   }
 
   // io thread: stop() is over.
@@ -164,15 +279,22 @@ class session : public std::enable_shared_from_this<session> {
 
   // io thread: the sweep.
   void check_deadline(steady::time_point now) {
+    if (phase_ == phase::streaming && !writing_ && opened_ && !heartbeat_.empty() &&
+        now >= next_ping_) {
+      stream_->heartbeat(heartbeat_);
+      next_ping_ = now + opt().stream_heartbeat;
+      pump();
+    }
     if (phase_ == phase::closed || now < deadline_) return;
-    if ((phase_ == phase::reading && !idle_) || phase_ == phase::writing) {
+    if ((phase_ == phase::reading && !idle_) || phase_ == phase::writing ||
+        (phase_ == phase::streaming && writing_)) {
       st_->probe.timeouts.fetch_add(1, std::memory_order_relaxed);
     }
     close();
   }
 
  private:
-  enum class phase { reading, awaiting, writing, lingering, closed };
+  enum class phase { reading, awaiting, writing, streaming, lingering, closed };
 
   const server_options& opt() const { return st_->opt; }
 
@@ -275,9 +397,14 @@ class session : public std::enable_shared_from_this<session> {
     const std::uint64_t seq = ++seq_;
     st_->probe.requests.fetch_add(1, std::memory_order_relaxed);
     try {
-      st_->dispatch(std::move(req), [self = shared_from_this(), seq](http_response res) {
-        self->answer(seq, std::move(res));
-      });
+      st_->dispatch(
+          std::move(req),
+          [self = shared_from_this(), seq](http_response res) {
+            self->answer(seq, std::move(res));
+          },
+          [self = shared_from_this(), seq](stream_start start) {
+            self->stream_answer(seq, std::move(start));
+          });
     } catch (const std::exception& e) {
       spdlog::error("http: dispatch threw: {}", e.what());
       on_answer(seq, internal_error());
@@ -314,6 +441,135 @@ class session : public std::enable_shared_from_this<session> {
     http::async_write(
         socket_, *serializer_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
+  }
+
+  // io thread: the handler answered with a stream. The producer gets its writer, then the head
+  // goes out, then what the producer queued.
+  void on_stream(std::uint64_t seq, stream_start start) {
+    if (phase_ != phase::awaiting || seq != seq_) {  // a second answer, or closed
+      if (start.on_close) start.on_close();
+      return;
+    }
+    phase_ = phase::streaming;
+    st_->probe.streams_open.fetch_add(1, std::memory_order_relaxed);
+    stream_counted_ = true;
+    keep_alive_ = false;
+    chunked_ = version_ == 11 && !head_;
+    heartbeat_ = std::move(start.heartbeat);
+    on_open_ = std::move(start.on_open);
+    on_close_ = std::move(start.on_close);
+    stream_ = std::make_shared<stream_channel>(weak_from_this(), opt().stream_queue_bytes,
+                                               std::move(start.overflow_chunk));
+    stream_head_.emplace(std::move(start.head.base()));
+    auto& h = *stream_head_;
+    h.version(version_);
+    h.erase(http::field::content_length);
+    h.set(http::field::server, "tally");
+    h.keep_alive(false);
+    if (chunked_) h.chunked(true);
+    // The producer starts before the head goes out: a client that has the head gets whatever
+    // is written after that.
+    if (!stopping_ && !head_) {
+      opened_ = true;
+      if (auto open = std::exchange(on_open_, nullptr)) open(stream_);
+    }
+    writing_ = true;
+    deadline_ = steady::now() + opt().write_timeout;
+    stream_sr_.emplace(h);
+    http::async_write_header(socket_, *stream_sr_,
+                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                               self->on_stream_head(ec);
+                             });
+  }
+
+  void on_stream_head(beast::error_code ec) {
+    writing_ = false;
+    stream_sr_.reset();
+    if (phase_ == phase::closed) return;
+    if (ec) return close();
+    deadline_ = steady::time_point::max();
+    next_ping_ = steady::now() + opt().stream_heartbeat;
+    buffer_.consume(buffer_.size());  // pipelined requests are not served after a stream
+    watch_stream();
+    if (head_) return end_stream_connection();  // HEAD: the header is the whole answer
+    if (stopping_) stream_->close();
+    pump();
+  }
+
+  // A read pending for the whole stream: the client's EOF (or reset) ends it. Bytes the client
+  // sends meanwhile are discarded.
+  void watch_stream() {
+    socket_.async_read_some(buffer_.prepare(4096),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              if (self->phase_ == phase::closed) return;
+                              self->lingered_ += n;
+                              if (ec || self->lingered_ > linger_limit) return self->close();
+                              self->watch_stream();
+                            });
+  }
+
+  // io thread: writes what the stream queued, as one chunk; ends the stream once it is closed
+  // and drained.
+  void pump() {
+    if (phase_ != phase::streaming || writing_) return;
+    stream_out_.clear();
+    const bool done = stream_->take(stream_out_);
+    if (!stream_out_.empty()) {
+      writing_ = true;
+      deadline_ = steady::now() + opt().write_timeout;
+      auto on_done = [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        self->on_stream_write(ec);
+      };
+      if (chunked_) {
+        net::async_write(socket_, http::make_chunk(net::buffer(stream_out_)), std::move(on_done));
+      } else {
+        net::async_write(socket_, net::buffer(stream_out_), std::move(on_done));
+      }
+      return;
+    }
+    if (!done) return;
+    if (!chunked_) return end_stream_connection();
+    writing_ = true;
+    deadline_ = steady::now() + opt().write_timeout;
+    net::async_write(socket_, http::make_chunk_last(),
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                       self->writing_ = false;
+                       if (self->phase_ == phase::closed) return;
+                       if (ec) return self->close();
+                       self->end_stream_connection();
+                     });
+  }
+
+  void on_stream_write(beast::error_code ec) {
+    writing_ = false;
+    if (phase_ == phase::closed) return;
+    if (ec) return close();
+    deadline_ = steady::time_point::max();
+    next_ping_ = steady::now() + opt().stream_heartbeat;
+    pump();
+  }
+
+  // The stream is over: half-close; the pending read closes the connection on the client's EOF
+  // (or the linger deadline does).
+  void end_stream_connection() {
+    end_stream();
+    phase_ = phase::lingering;
+    deadline_ =
+        steady::now() + std::min<steady::duration>(opt().read_timeout, std::chrono::seconds(2));
+    beast::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    if (stopping_) close();
+  }
+
+  // Tells the producer, once, that the stream has ended.
+  void end_stream() {
+    if (stream_) stream_->shut();
+    if (stream_counted_) {
+      stream_counted_ = false;
+      st_->probe.streams_open.fetch_sub(1, std::memory_order_relaxed);
+    }
+    on_open_ = nullptr;
+    if (auto f = std::exchange(on_close_, nullptr)) f();
   }
 
   void on_write(beast::error_code ec) {
@@ -354,6 +610,7 @@ class session : public std::enable_shared_from_this<session> {
     beast::error_code ignored;
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
+    end_stream();
     leave_live();
   }
 
@@ -374,6 +631,19 @@ class session : public std::enable_shared_from_this<session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   http_response res_;
   std::optional<http::response_serializer<http::string_body>> serializer_;
+  // A streamed answer (phase streaming).
+  std::shared_ptr<stream_channel> stream_;
+  std::optional<http::response<http::empty_body>> stream_head_;
+  std::optional<http::response_serializer<http::empty_body>> stream_sr_;
+  std::string stream_out_;  // the chunk being written
+  std::string heartbeat_;
+  std::function<void(std::shared_ptr<stream_writer>)> on_open_;
+  std::function<void()> on_close_;
+  steady::time_point next_ping_ = steady::time_point::max();
+  bool chunked_ = false;
+  bool writing_ = false;  // a stream write (head, chunk or last chunk) is on the wire
+  bool opened_ = false;   // on_open ran
+  bool stream_counted_ = false;
 
   phase phase_ = phase::reading;
   steady::time_point deadline_ = steady::time_point::max();
@@ -389,6 +659,10 @@ class session : public std::enable_shared_from_this<session> {
   bool left_live_ = false;
   std::list<std::weak_ptr<session>>::iterator registration_;
 };
+
+void stream_channel::kick() {
+  if (auto s = owner_.lock()) s->kick_stream();
+}
 
 void accept_next(state& st, worker& w);
 
@@ -439,11 +713,18 @@ tcp::endpoint resolve(const server_options& opt) {
 }  // namespace
 
 http_server::http_server(server_options options, dispatch_fn dispatch)
+    : http_server(std::move(options),
+                  [d = std::move(dispatch)](http_request req, respond_fn respond, stream_fn) {
+                    d(std::move(req), std::move(respond));
+                  }) {}
+
+http_server::http_server(server_options options, stream_dispatch_fn dispatch)
     : state_(std::make_shared<state>()) {
   state_->opt = std::move(options);
   state_->dispatch = std::move(dispatch);
   auto shortest =
-      std::min({state_->opt.read_timeout, state_->opt.idle_timeout, state_->opt.write_timeout});
+      std::min<steady::duration>({state_->opt.read_timeout, state_->opt.idle_timeout,
+                                  state_->opt.write_timeout, state_->opt.stream_heartbeat});
   state_->tick = std::clamp<steady::duration>(shortest / 4, std::chrono::milliseconds(10),
                                               std::chrono::seconds(1));
 }

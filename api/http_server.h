@@ -21,6 +21,15 @@
 // connection with no request for idle_timeout is closed. Timeouts are checked by a sweep
 // every ~1/4 of the shortest timeout (at most 1 s), so they fire up to that much late.
 // No limit on the number of connections (the OS file limit is the limit).
+//
+// Streams: a handler given a stream_fn (stream_dispatch_fn) may answer with a stream_start
+// instead: the head goes out with Transfer-Encoding: chunked and Connection: close (HTTP/1.0:
+// no chunking, the body ends at close), then the chunks its stream_writer queues, batched into
+// one write while the previous one is on the wire. The queue is bounded (stream_queue_bytes);
+// a producer never waits for a slow client. A write not done within write_timeout drops the
+// connection; the heartbeat chunk goes out after stream_heartbeat without data; the client's
+// EOF ends the stream. stop() ends streams at once (the last chunk, then close), it does not
+// wait for them to end by themselves.
 #pragma once
 
 #include <atomic>
@@ -45,24 +54,31 @@ struct server_options {
   std::chrono::seconds idle_timeout{60};     // keep-alive connection waiting for a request
   std::chrono::seconds write_timeout{10};    // writing one answer
   std::chrono::seconds shutdown_timeout{5};  // stop(): how long in-flight requests may take
+  std::size_t stream_queue_bytes = 1 << 20;  // a stream's unwritten chunks, at most (then closed)
+  std::chrono::milliseconds stream_heartbeat{15'000};  // idle stream: its heartbeat chunk
 };
 
 // Called once per request on an io thread; must eventually call (or drop) `respond`.
 using dispatch_fn = std::function<void(http_request req, respond_fn respond)>;
+// The same, with a stream_fn for handlers that answer with a stream (see stream_start).
+using stream_dispatch_fn =
+    std::function<void(http_request req, respond_fn respond, stream_fn stream)>;
 
 // Counters for /metrics; relaxed atomics, readable from any thread.
 struct server_probe {
   std::atomic<std::uint64_t> connections_accepted{0};
   std::atomic<std::int64_t> connections_open{0};
-  std::atomic<std::uint64_t> requests{0};    // dispatched
-  std::atomic<std::uint64_t> rejected{0};    // answered 400/413/431 by the server itself
-  std::atomic<std::uint64_t> timeouts{0};    // connections dropped by a read/write timeout
-  std::atomic<std::uint64_t> unanswered{0};  // respond_fn dropped without a call
+  std::atomic<std::uint64_t> requests{0};     // dispatched
+  std::atomic<std::uint64_t> rejected{0};     // answered 400/413/431 by the server itself
+  std::atomic<std::uint64_t> timeouts{0};     // connections dropped by a read/write timeout
+  std::atomic<std::uint64_t> unanswered{0};   // respond_fn dropped without a call
+  std::atomic<std::int64_t> streams_open{0};  // streamed answers being written
 };
 
 class http_server {
  public:
   http_server(server_options options, dispatch_fn dispatch);
+  http_server(server_options options, stream_dispatch_fn dispatch);
   ~http_server();  // stop()s if running
   http_server(const http_server&) = delete;
   http_server& operator=(const http_server&) = delete;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,6 +23,39 @@ using http_response = http::response<http::string_body>;
 
 // Called exactly once per request, from any thread.
 using respond_fn = std::function<void(http_response)>;
+
+// The writing end of a streamed answer (e.g. Server-Sent Events), held by whatever produces its
+// chunks. Thread-safe; no call blocks: chunks are queued for the connection's thread, which
+// writes them (HTTP/1.1 chunked encoding) as fast as the client reads.
+class stream_writer {
+ public:
+  virtual ~stream_writer() = default;
+  // Queues a chunk. False when the stream is closed (client gone, server stopping, close()) or
+  // the chunk did not fit: the queue holds at most server_options::stream_queue_bytes (a chunk
+  // is always taken when the queue is empty); when full, the stream closes after its
+  // overflow_chunk, if the client still reads.
+  virtual bool write(std::string chunk) = 0;
+  // Ends the stream once what is queued is written.
+  virtual void close() = 0;
+  virtual bool is_open() const = 0;
+};
+
+// How a handler starts a streamed answer instead of calling respond_fn.
+struct stream_start {
+  http_response head;          // status and header fields; the body is ignored
+  std::string heartbeat;       // written when the stream was idle for the server's interval
+  std::string overflow_chunk;  // the last words when the queue is full (empty: none)
+  // Runs once, on the connection's thread, just before the head is written: the producer's
+  // writer (what it writes goes out after the head; a client holding the head misses nothing
+  // written since).
+  std::function<void(std::shared_ptr<stream_writer>)> on_open;
+  // Runs once when the stream has ended, however it ended (also when it never opened): the
+  // producer lets go of the writer. On the connection's thread, or in stop().
+  std::function<void()> on_close;
+};
+
+// Starts a stream; like respond_fn, at most once per request (and not both), from any thread.
+using stream_fn = std::function<void(stream_start)>;
 
 // Who is calling; filled in by authentication before the handler runs.
 enum class role { none, reader, agent, admin };
@@ -49,6 +83,8 @@ struct request_ctx {
   string_pairs path;   // {agent_id} -> "eng-1" (percent-decoded)
   string_pairs query;  // ?task_id=594 (percent-decoded)
   principal caller;
+  // Set when the transport can stream the answer (see stream_start); empty otherwise.
+  stream_fn stream;
 };
 
 using route_handler = std::function<void(request_ctx&, respond_fn)>;

@@ -64,7 +64,7 @@ jwt_config jwt_config_from_env() {
 
 node_api::node_api(node_api_options options, partition_owner& owner, producer& out,
                    const limit_policy& policy, const pricing_table& pricing,
-                   const std::vector<std::string>& key_records)
+                   const std::vector<std::string>& key_records, live_hub* live)
     : options_(std::move(options)), out_(out) {
   for (auto& data : key_records) {
     auto rec = decode_key_record(data);
@@ -85,6 +85,7 @@ node_api::node_api(node_api_options options, partition_owner& owner, producer& o
   deps.keys = &keys_;
   deps.jwt = &jwt_config_;
   deps.webhooks = options_.webhooks;
+  deps.live = live;
   deps.publish_key = [this](const api_key_record& rec, std::function<void(bool)> done) {
     auto value =
         encode_control_event(api_key_event_type, "key-" + rec.id + "-" + std::to_string(wall_ms()),
@@ -113,15 +114,20 @@ node_api::node_api(node_api_options options, partition_owner& owner, producer& o
   metrics_.add_gauge("tally_projections_caught_up", "1 when every owned partition is caught up",
                      [&c] { return c.caught_up.load() ? 1.0 : 0.0; });
 
+  if (live) {
+    metrics_.add_gauge("tally_live_streams_open", "Clients of GET /api/v1/stream",
+                       [live] { return double(live->subscribers()); });
+  }
   app_ = std::make_unique<api_app>(deps, auth_deps{&keys_, jwt_.get(), limiter_.get()}, metrics_);
   server_options so;
   auto [host, port] = split_listen(options_.listen);
   so.host = host;
   so.port = port;
   so.threads = options_.threads;
-  server_ = std::make_unique<http_server>(so, [this](http_request req, respond_fn respond) {
-    app_->dispatch(std::move(req), std::move(respond));
-  });
+  server_ = std::make_unique<http_server>(
+      so, [this](http_request req, respond_fn respond, stream_fn stream) {
+        app_->dispatch(std::move(req), std::move(respond), std::move(stream));
+      });
 }
 
 node_api::~node_api() {

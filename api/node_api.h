@@ -11,6 +11,7 @@
 #include "api/app.h"
 #include "api/http_server.h"
 #include "api/jwt_auth.h"
+#include "api/live_stream.h"
 #include "api/rate_limiter.h"
 #include "consumers/partition_owner.h"
 #include "producers/producer.h"
@@ -30,9 +31,10 @@ struct node_api_options {
 class node_api {
  public:
   // `key_records`: the api-key control events read at start (data JSON, in log order).
+  // `live`: the hub GET /api/v1/stream serves (null: 503); it must outlive the node_api.
   node_api(node_api_options options, partition_owner& owner, producer& out,
            const limit_policy& policy, const pricing_table& pricing,
-           const std::vector<std::string>& key_records);
+           const std::vector<std::string>& key_records, live_hub* live = nullptr);
   ~node_api();
 
   // Makes sure an org-wide admin key exists: TALLY_ADMIN_KEY when set, else a new key that is

@@ -51,6 +51,7 @@ const std::vector<route_def>& api_routes() {
       {v::get, "/api/v1/webhooks/{webhook_id}/deliveries", c::general, list_webhook_deliveries},
       {v::post, "/api/v1/webhooks/{webhook_id}/deliveries/{event_id}/redeliver", c::general,
        redeliver_webhook},
+      {v::get, "/api/v1/stream", c::general, live_stream},
       {v::post, "/api/v1/auth/keys", c::auth, create_key},
       {v::get, "/api/v1/auth/keys", c::auth, list_keys},
       {v::delete_, "/api/v1/auth/keys/{key_id}", c::auth, revoke_key},

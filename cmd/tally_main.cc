@@ -178,6 +178,14 @@ int run_owner(const common_options& o, bool replay) {
     oo.after_outbox_flush = [p = outbox.get()] { p->notify(); };
     outbox->start();
   }
+  // The live stream: the fold publishes each flush to the hub (set before run(), on this
+  // thread); the hub is destroyed before the owner, after the API.
+  tally::api::live_hub* hub_ptr = nullptr;
+  if (!replay && o.listen != "off") {
+    oo.after_flush = [&hub_ptr](const std::vector<tally::event>& folded) {
+      if (hub_ptr) hub_ptr->publish(folded);
+    };
+  }
   tally::partition_owner owner(oo, store, out, pricing, policy);
   // serve delivers the alerts of tally.alerts.v1 (webhooks, email); its state is not the
   // projections', so replay leaves it alone.
@@ -194,8 +202,18 @@ int run_owner(const common_options& o, bool replay) {
     delivery = std::make_unique<tally::api::alert_delivery>(dop, out, config, webhook_records);
     delivery->start();
   }
+  std::unique_ptr<tally::api::live_hub> hub;
   std::unique_ptr<tally::api::node_api> api;
   if (!replay && o.listen != "off") {
+    hub = std::make_unique<tally::api::live_hub>(tally::api::live_hub_options{
+        .agent_of_session = [&owner](const tally::team_id& t, const tally::session_id& s) {
+          std::optional<tally::agent_id> agent;
+          owner.with_state([&](tally::live_view& live) {
+            if (auto r = live.session(t, s)) agent = r->agent;
+          });
+          return agent;
+        }});
+    hub_ptr = hub.get();
     tally::api::node_api_options ao;
     ao.listen = o.listen;
     ao.threads = o.http_threads;
@@ -204,7 +222,8 @@ int run_owner(const common_options& o, bool replay) {
     ao.late_grace_ms = config.late_grace_ms;
     ao.future_skew_ms = config.future_skew_ms;
     if (delivery) ao.webhooks = delivery->api();
-    api = std::make_unique<tally::api::node_api>(ao, owner, out, policy, pricing, key_records);
+    api = std::make_unique<tally::api::node_api>(ao, owner, out, policy, pricing, key_records,
+                                                 hub.get());
     api->bootstrap_admin();
     api->start();
     std::cout << "tally listening on port " << api->port() << std::endl;

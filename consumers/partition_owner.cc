@@ -170,6 +170,9 @@ void partition_owner::fold_record(const rd_kafka_message_t* m) {
       if (rp != partitions_.end() && rp->second.inflight > 0) --rp->second.inflight;
     }
     if (decided && decided->report) settle_reports(decided->report->partition);
+    if (outcome != fold_outcome::duplicate && options_.after_flush) {
+      folded_.push_back(std::move(*ev));
+    }
   }
   p.next_ledger = m->offset + 1;
   // The offset is written with the state at the next flush (same batch, same value as writing
@@ -282,6 +285,10 @@ void partition_owner::flush() {
                     [](const ledger_state::change& c) { return c.cf == column::outbox; })) {
       options_.after_outbox_flush();
     }
+  }
+  if (!folded_.empty()) {
+    options_.after_flush(folded_);
+    folded_.clear();
   }
   since_flush_ = 0;
   last_flush_ = std::chrono::steady_clock::now();

@@ -58,6 +58,11 @@ struct owner_options {
   // Called on the owner thread after a flush that wrote outbox rows (the outbox publisher's
   // notify); must not block.
   std::function<void()> after_outbox_flush;
+  // Called on the owner thread after each flush that folded events (once its WriteBatch is
+  // committed: readers see the new state), with the events folded in it, duplicates left out,
+  // in log order; must not block (the live stream hub copies what it streams). Unset: the fold
+  // keeps no copy.
+  std::function<void(const std::vector<event>&)> after_flush;
 };
 
 // Counters for /metrics and `inspect`; written by the owner thread, read anywhere.
@@ -143,6 +148,7 @@ class partition_owner final : public ledger_gateway {
   bool need_reassign_ = false;
   std::atomic<bool> append_failed_{false};
   int since_flush_ = 0;
+  std::vector<event> folded_;  // since the last flush, for after_flush
   std::chrono::steady_clock::time_point last_flush_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_lag_ = std::chrono::steady_clock::now();
   void measure_lag();

@@ -28,6 +28,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "api/live_stream.h"
 #include "consumers/control.h"
 #include "consumers/partition_owner.h"
 #include "producers/producer.h"
@@ -76,6 +77,9 @@ int main(int argc, char** argv) {
   int flush_ms = tally::owner_options{}.flush_every_ms;
   app.add_option("--flush-every-events", flush_events, "owner: events per WriteBatch at most");
   app.add_option("--flush-every-ms", flush_ms, "owner: flush after this long");
+  bool live = false;
+  app.add_flag("--live", live,
+               "owner: publish every flush to a live stream hub (GET /api/v1/stream)");
   app.add_option("--brokers", brokers,
                  "bootstrap servers (default $TALLY_BROKERS, else start one)");
   app.add_option("--events", events, "number of UsageRecorded events")->check(CLI::PositiveNumber);
@@ -217,6 +221,13 @@ int main(int argc, char** argv) {
     oo.flush_every_events = flush_events;
     oo.flush_every_ms = flush_ms;
     oo.session_timeout_ms = 6'000;
+    std::unique_ptr<tally::api::live_hub> hub;
+    if (live) {
+      hub = std::make_unique<tally::api::live_hub>();
+      oo.after_flush = [h = hub.get()](const std::vector<tally::event>& folded) {
+        h->publish(folded);
+      };
+    }
     tally::partition_owner owner(oo, store, out, pricing, policy);
     std::atomic<bool> stop{false};
     std::exception_ptr failure;

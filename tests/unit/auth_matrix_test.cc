@@ -13,6 +13,7 @@
 #include <boost/json.hpp>
 
 #include "api/app.h"
+#include "api/live_stream.h"
 #include "api/roles.h"
 #include "api/webhooks_api.h"
 #include "tests/support/kafka_env.h"
@@ -140,6 +141,9 @@ std::map<std::string, std::vector<request_case>> all_cases() {
       write_case(v::put, "/api/v1/limits",
                  R"({"projects": {"acme": {"limits": {"max_cost_per_day": 5}}}})")};
   c["GET /api/v1/limits/status"] = {get_case("/api/v1/limits/status?team_id=acme")};
+  // The live stream of team A: B is refused (403); a reader may follow it.
+  c["GET /api/v1/stream"] = {get_case("/api/v1/stream?team_id=acme"),
+                             get_case("/api/v1/stream?team_id=acme&types=usage,alert")};
   c["POST /api/v1/auth/keys"] = {
       write_case(v::post, "/api/v1/auth/keys", R"({"role": "reader", "team": "acme"})")};
   c["GET /api/v1/auth/keys"] = {get_case("/api/v1/auth/keys?team=acme", cross::filtered)};
@@ -187,6 +191,7 @@ class world {
     deps_.clock = [] { return now_ms; };
     deps_.keys = &keys;
     deps_.jwt = &jwt_config_;
+    deps_.live = &hub_;
     deps_.publish_key = [this](const api_key_record&, std::function<void(bool)> done) {
       ++published;
       done(true);
@@ -224,11 +229,21 @@ class world {
     return secrets_.at("org/" + std::string(to_string(role::admin)));
   }
 
-  // Dispatches, delivers what the handler appended, and returns the answer.
+  // Dispatches, delivers what the handler appended, and returns the answer (a stream's head,
+  // with what its writer got as the body; the stream is then closed).
   http_response send(http_request req, const std::string& secret) {
     if (!secret.empty()) req.set("X-API-Key", secret);
     std::optional<http_response> out;
-    app_->dispatch(std::move(req), [&](http_response res) { out = std::move(res); });
+    app_->dispatch(
+        std::move(req), [&](http_response res) { out = std::move(res); },
+        [&](stream_start start) {
+          auto sink = std::make_shared<capture>();
+          if (start.on_open) start.on_open(sink);
+          hub_.sync();
+          if (start.on_close) start.on_close();
+          out = std::move(start.head);
+          out->body() = sink->got;
+        });
     ledger.deliver();
     EXPECT_TRUE(out) << "no answer";
     return out ? std::move(*out) : http_response{};
@@ -252,6 +267,17 @@ class world {
   int redeliveries = 0;
 
  private:
+  // A stream's writer that keeps what it is given.
+  struct capture final : stream_writer {
+    std::string got;
+    bool write(std::string chunk) override {
+      got += chunk;
+      return true;
+    }
+    void close() override {}
+    bool is_open() const override { return true; }
+  };
+
   std::string add_key(const std::string& name, role r, const std::string& team) {
     auto secret = generate_key_secret();
     auto rec = make_key_record(secret, r, team, name, now_ms);
@@ -310,6 +336,7 @@ class world {
   } dir_;
   std::unique_ptr<delivery_store> deliveries_;
   webhooks_api webhooks_;
+  live_hub hub_{live_hub_options{.first_seq = 1}};
   api_deps deps_;
   std::unique_ptr<api_app> app_;
   std::map<std::string, std::string> secrets_;

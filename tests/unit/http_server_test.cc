@@ -21,6 +21,7 @@
 #include <boost/json/parse.hpp>
 
 #include "api/problem.h"
+#include "tests/support/sse_client.h"
 
 namespace tally::api {
 namespace {
@@ -525,6 +526,134 @@ TEST(HttpServer, head_answers_carry_the_length_but_no_body) {
   auto res = c.read();  // right after HEAD's header: no body bytes came between
   ASSERT_TRUE(res);
   EXPECT_EQ(res->body(), "12345");
+}
+
+// --- Streamed answers ---------------------------------------------------------------------------
+
+// What a streaming handler saw: its writer once open, and whether the stream has ended.
+struct stream_probe {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::shared_ptr<stream_writer> writer;
+  std::vector<bool> first_writes;  // what the writes made in on_open returned
+  bool closed = false;
+
+  std::shared_ptr<stream_writer> wait_open() {
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, 10s, [&] { return writer != nullptr; });
+    return writer;
+  }
+  bool wait_closed() {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, 10s, [&] { return closed; });
+  }
+};
+
+// Answers every request with a stream; on_open first writes `initial` (on the io thread).
+stream_dispatch_fn streaming(stream_probe& p, std::vector<std::string> initial = {}) {
+  return [&p, initial](http_request, respond_fn, stream_fn stream) {
+    stream_start s;
+    s.head = http_response{http::status::ok, 11};
+    s.head.set(http::field::content_type, "text/event-stream");
+    s.heartbeat = ": ping\n\n";
+    s.overflow_chunk = "event: overflow\ndata: {}\n\n";
+    s.on_open = [&p, initial](std::shared_ptr<stream_writer> w) {
+      std::vector<bool> results;
+      for (auto& chunk : initial) results.push_back(w->write(chunk));
+      std::lock_guard lock(p.mu);
+      p.first_writes = results;
+      p.writer = std::move(w);
+      p.cv.notify_all();
+    };
+    s.on_close = [&p] {
+      std::lock_guard lock(p.mu);
+      p.closed = true;
+      p.cv.notify_all();
+    };
+    stream(std::move(s));
+  };
+}
+
+std::unique_ptr<http_server> serve_streams(server_options opt, stream_dispatch_fn dispatch) {
+  opt.port = 0;
+  auto server = std::make_unique<http_server>(std::move(opt), std::move(dispatch));
+  server->start();
+  return server;
+}
+
+TEST(HttpServer, a_stream_gets_chunks_as_they_come_a_heartbeat_when_idle_and_ends_on_stop) {
+  stream_probe p;
+  auto server = serve_streams({.shutdown_timeout = 5s, .stream_heartbeat = 100ms}, streaming(p));
+  test::sse_client c(server->port(), "/events");
+  ASSERT_EQ(c.status(), 200);
+  EXPECT_EQ(c.header("Content-Type"), "text/event-stream");
+  EXPECT_EQ(c.header("Transfer-Encoding"), "chunked");
+  EXPECT_EQ(c.header("Connection"), "close");
+  auto w = p.wait_open();
+  ASSERT_TRUE(w);
+  EXPECT_EQ(server->probe().streams_open.load(), 1);
+
+  std::thread producer([w] { EXPECT_TRUE(w->write("id: 1\ndata: one\n\n")); });
+  producer.join();
+  auto e = c.next();
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->id, "1");
+  EXPECT_EQ(e->data, "one");
+  EXPECT_TRUE(w->write("id: 2\ndata: two\n\n"));
+  e = c.next();
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->data, "two");
+  // Nothing for a while: the heartbeat comment.
+  e = c.next(5s, true);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->comment, "ping");
+
+  // stop() ends the stream at once instead of waiting shutdown_timeout for it.
+  const auto start = steady::now();
+  server->stop();
+  EXPECT_LT(steady::now() - start, 2s);
+  EXPECT_TRUE(c.wait_end(5s));
+  EXPECT_TRUE(p.wait_closed());
+  EXPECT_FALSE(w->write("data: after\n\n"));
+  EXPECT_FALSE(w->is_open());
+  EXPECT_EQ(server->probe().streams_open.load(), 0);
+}
+
+TEST(HttpServer, a_stream_whose_queue_is_full_ends_after_its_overflow_chunk) {
+  stream_probe p;
+  // Written on the io thread before any can go out: the first fills the 64-byte queue.
+  std::vector<std::string> chunks(5, "data: " + std::string(32, 'x') + "\n\n");
+  auto server = serve_streams({.stream_queue_bytes = 64}, streaming(p, chunks));
+  test::sse_client c(server->port(), "/events");
+  ASSERT_EQ(c.status(), 200);
+  ASSERT_TRUE(p.wait_open());
+  {
+    std::lock_guard lock(p.mu);
+    EXPECT_EQ(p.first_writes, (std::vector<bool>{true, false, false, false, false}));
+  }
+  auto e = c.next();
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->data, std::string(32, 'x'));
+  e = c.next();
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->event, "overflow");
+  EXPECT_TRUE(c.wait_end(5s));
+  EXPECT_TRUE(p.wait_closed());
+}
+
+TEST(HttpServer, a_client_that_goes_away_ends_its_stream) {
+  stream_probe p;
+  auto server = serve_streams({}, streaming(p));
+  {
+    test::sse_client c(server->port(), "/events");
+    ASSERT_EQ(c.status(), 200);
+    ASSERT_TRUE(p.wait_open());
+  }
+  EXPECT_TRUE(p.wait_closed());
+  EXPECT_FALSE(p.writer->write("data: nobody\n\n"));
+  // The server still serves others.
+  test::sse_client again(server->port(), "/events");
+  EXPECT_EQ(again.status(), 200);
 }
 
 }  // namespace
