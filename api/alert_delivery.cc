@@ -117,6 +117,28 @@ alert_delivery::~alert_delivery() {
   stop();
 }
 
+void alert_delivery::add_metrics(metrics_registry& m) const {
+  const auto& c = dispatcher_->counters();
+  m.add_counter("tally_alerts_consumed_total", "Alerts the dispatcher read from tally.alerts.v1",
+                [&c] { return double(c.alerts_consumed.load()); });
+  m.add_counter("tally_alert_deliveries_total{state=\"created\"}",
+                "Alert deliveries (one per alert and webhook or email target)",
+                [&c] { return double(c.deliveries_created.load()); });
+  m.add_counter("tally_alert_deliveries_total{state=\"delivered\"}",
+                "Alert deliveries (one per alert and webhook or email target)",
+                [&c] { return double(c.delivered.load()); });
+  m.add_counter("tally_alert_deliveries_total{state=\"dead\"}",
+                "Alert deliveries (one per alert and webhook or email target)",
+                [&c] { return double(c.dead.load()); });
+  m.add_counter("tally_alert_deliveries_total{state=\"cancelled\"}",
+                "Alert deliveries (one per alert and webhook or email target)",
+                [&c] { return double(c.cancelled.load()); });
+  m.add_counter("tally_alert_delivery_failures_total", "Failed delivery attempts (retried)",
+                [&c] { return double(c.failed_attempts.load()); });
+  m.add_gauge("tally_alert_deliveries_in_flight", "Delivery attempts under way",
+              [&c] { return double(c.in_flight.load()); });
+}
+
 void alert_delivery::start() {
   dispatcher_->start();
 }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "api/metrics.h"
 #include "api/webhooks_api.h"
 #include "consumers/alert_dispatcher.h"
 #include "producers/producer.h"
@@ -37,6 +38,8 @@ class alert_delivery {
   void start();
   void stop();
   webhooks_api* api() { return &api_; }
+  // The dispatcher's counters as tally_alert_* series.
+  void add_metrics(metrics_registry& m) const;
   const alert_dispatcher& dispatcher() const { return *dispatcher_; }
 
  private:

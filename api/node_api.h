@@ -43,6 +43,8 @@ class node_api {
   void start();
   void stop();
   unsigned short port() const { return server_->port(); }
+  // More series for /metrics (add them before start()).
+  metrics_registry& metrics() { return metrics_; }
 
  private:
   node_api_options options_;

@@ -224,6 +224,7 @@ int run_owner(const common_options& o, bool replay) {
     if (delivery) ao.webhooks = delivery->api();
     api = std::make_unique<tally::api::node_api>(ao, owner, out, policy, pricing, key_records,
                                                  hub.get());
+    if (delivery) delivery->add_metrics(api->metrics());
     api->bootstrap_admin();
     api->start();
     std::cout << "tally listening on port " << api->port() << std::endl;
