@@ -40,6 +40,14 @@ std::string address_text(const sockaddr* sa) {
   return buf;
 }
 
+// A header value that cannot end the header early or smuggle another one.
+bool header_safe(std::string_view v) {
+  if (v.empty() || v.size() > 256) return false;
+  for (char c : v)
+    if (c < 0x21 || c > 0x7e) return false;
+  return true;
+}
+
 }  // namespace
 
 struct webhook_sender::transfer {
@@ -131,6 +139,11 @@ void webhook_sender::begin(webhook_request r) {
   t->result.timestamp_s = t->result.started_ms / 1000;
   const webhook_request& q = t->request;
 
+  if (!header_safe(q.msg_id)) {
+    t->result.error = "webhook-id must be 1 to 256 printable ASCII characters";
+    finish(std::move(t), -1);
+    return;
+  }
   std::string signature;
   try {
     signature = webhook_signature(q.secret, q.msg_id, t->result.timestamp_s, q.body);

@@ -36,7 +36,7 @@ namespace tally {
 struct webhook_request {
   std::uint64_t tag = 0;  // the caller's; returned in the result
   std::string url;
-  std::string msg_id;  // webhook-id header (the alert's event id)
+  std::string msg_id;  // webhook-id header (the alert's event id); printable ASCII, ≤ 256
   std::string body;    // JSON, sent as Content-Type: application/json
   std::string secret;  // whsec_...; the signature is computed at send time
 };

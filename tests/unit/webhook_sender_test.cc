@@ -1,7 +1,7 @@
 // The webhook sender against the real test receiver on 127.0.0.1: answers (2xx, 500, 410, a
 // redirect not followed), a timeout, the private-address refusal at connect time, a refused
-// port, a malformed secret, the in-flight bound, stop() abandoning transfers, and 300 concurrent
-// deliveries whose signatures the receiver verifies.
+// port, malformed requests (secret, scheme, header injection), the in-flight bound, stop()
+// abandoning transfers, and 300 concurrent deliveries whose signatures the receiver verifies.
 #include "consumers/webhook_sender.h"
 
 #include <chrono>
@@ -201,7 +201,7 @@ TEST_F(WebhookSender, a_refused_connection_is_an_error_without_status) {
   EXPECT_FALSE(got[0].timed_out);
 }
 
-TEST_F(WebhookSender, a_malformed_secret_or_url_fails_without_sending) {
+TEST_F(WebhookSender, malformed_requests_fail_without_sending) {
   webhook_sender sender(loopback(), done.callback());
   sender.start();
   webhook_request bad_secret = request(1, "/a");
@@ -210,8 +210,14 @@ TEST_F(WebhookSender, a_malformed_secret_or_url_fails_without_sending) {
   webhook_request bad_scheme = request(2, "/a");
   bad_scheme.url = "ftp://127.0.0.1:" + std::to_string(receiver.port()) + "/a";
   sender.submit(bad_scheme);
-  auto got = done.wait(2);
-  ASSERT_EQ(got.size(), 2u);
+  webhook_request injected = request(3, "/a");
+  injected.msg_id = "ev_3\r\nx-injected: 1";
+  sender.submit(injected);
+  webhook_request no_id = request(4, "/a");
+  no_id.msg_id = "";
+  sender.submit(no_id);
+  auto got = done.wait(4);
+  ASSERT_EQ(got.size(), 4u);
   for (const auto& r : got) {
     EXPECT_EQ(r.http_status, 0) << r.tag;
     EXPECT_NE(r.error, "") << r.tag;
