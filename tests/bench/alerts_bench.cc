@@ -54,7 +54,7 @@ double percentile(std::vector<double> v, double p) {
 
 int main(int argc, char** argv) {
   CLI::App app{"Alert delivery benchmark"};
-  std::string brokers = tally::test::test_brokers();
+  std::string brokers;  // default: TALLY_TEST_BROKERS, else a broker of its own
   int rate = 1000, seconds = 20, teams = 200, threads = 8;
   std::string data_dir;
   app.add_option("--brokers", brokers, "bootstrap servers");
@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "sending connections");
   app.add_option("--data-dir", data_dir, "where serve keeps its data (default: a temp dir)");
   CLI11_PARSE(app, argc, argv);
+  if (brokers.empty()) brokers = tally::test::test_brokers();
   const int total = rate * seconds;
   if (total > teams * 100) {
     std::fprintf(stderr, "rate x seconds exceeds teams x 100 alerts; raise --teams\n");
@@ -85,8 +86,8 @@ int main(int argc, char** argv) {
   }
   tally::ensure_topics(brokers, topics, o.partitions);
   ::setenv("TALLY_ADMIN_KEY", admin_key.c_str(), 1);
-  ::setenv("TALLY_INGEST_RATE_LIMIT_RPM", "100000000", 1);
-  ::setenv("TALLY_RATE_LIMIT_RPM", "100000000", 1);
+  ::setenv("TALLY_INGEST_RATE_LIMIT_RPM", "1000000", 1);
+  ::setenv("TALLY_RATE_LIMIT_RPM", "1000000", 1);
   tally::test::tally_process serve(tally::test::tally_args("serve", o), data_dir + "/serve.log");
   if (!serve.wait_ready(60s)) {
     std::fprintf(stderr, "serve not ready:\n%s\n", serve.log().c_str());
