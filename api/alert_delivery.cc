@@ -3,7 +3,9 @@
 #include <chrono>
 #include <cstdlib>
 
+#include <librdkafka/rdkafka.h>
 #include <openssl/sha.h>
+#include <simdjson.h>
 #include <spdlog/spdlog.h>
 
 #include "consumers/control.h"
@@ -91,8 +93,8 @@ alert_delivery::alert_delivery(alert_delivery_options options, producer& out,
   if (!d.email_rules.empty() && !d.relay) {
     spdlog::warn("alerts: email rules are configured but no relay (alerts.email.relay)");
   }
-  dispatcher_ = std::make_unique<alert_dispatcher>(
-      d, registry_, out_, [this](const webhook_subscription& s) {
+  dispatcher_ =
+      std::make_unique<alert_dispatcher>(d, registry_, out_, [this](const webhook_subscription& s) {
         // Applied at once, so the subscription's other deliveries stop now; the record makes
         // it durable (should it be lost, the next 410 disables the subscription again).
         registry_.apply(s);
@@ -141,10 +143,57 @@ void alert_delivery::add_metrics(metrics_registry& m) const {
 
 void alert_delivery::start() {
   dispatcher_->start();
+  follower_ = std::thread([this] { follow_control(); });
 }
 
 void alert_delivery::stop() {
+  stop_ = true;
+  if (follower_.joinable()) follower_.join();
   if (dispatcher_) dispatcher_->stop();
+}
+
+void alert_delivery::follow_control() {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", options_.brokers.c_str(), err, sizeof err);
+  rd_kafka_conf_set(conf, "group.id", "tally-control-follower", err, sizeof err);
+  rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  if (!rk) {
+    spdlog::error("control follower: {}", err);
+    return;
+  }
+  rd_kafka_poll_set_consumer(rk);
+  // From the beginning (the topic is compacted and small): applying a record again is a no-op
+  // (versions), and nothing published since the start-up read is missed.
+  auto* list = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(list, options_.control_topic.c_str(), 0)->offset =
+      RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_assign(rk, list);
+  rd_kafka_topic_partition_list_destroy(list);
+  simdjson::dom::parser parser;
+  while (!stop_) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 200);
+    if (!m) continue;
+    if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      spdlog::warn("control follower: {}", rd_kafka_message_errstr(m));
+    } else if (!m->err) {
+      simdjson::dom::element doc, data;
+      std::string_view type;
+      if (!parser.parse(static_cast<const char*>(m->payload), m->len).get(doc) &&
+          !doc["type"].get(type) && type == webhook_event_type && !doc["data"].get(data)) {
+        auto rec = decode_webhook_record(simdjson::minify(data));
+        if (!rec) {
+          spdlog::warn("control {}: a webhook record was refused", m->offset);
+        } else if (registry_.apply(*rec)) {
+          spdlog::info("control: webhook {} version {} applied", rec->id, rec->version);
+        }
+      }
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
 }
 
 void alert_delivery::publish(const webhook_subscription& s, std::function<void(bool)> done) {

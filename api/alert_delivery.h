@@ -3,11 +3,15 @@
 // dispatcher (its store under the node's data dir, retry schedule, timeout, private-target
 // policy, email rules and SMTP relay from config.yaml's `alerts:` and `webhooks:`), and what the
 // webhook endpoints reach. main() builds one beside the node's API.
+// Subscriptions created, changed or disabled through another node reach this one through the
+// control topic, which a thread of its own follows.
 // Thread-safety: start() and stop() from the main thread.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "api/metrics.h"
@@ -44,12 +48,15 @@ class alert_delivery {
 
  private:
   void publish(const webhook_subscription& s, std::function<void(bool)> done);
+  void follow_control();
 
   alert_delivery_options options_;
   producer& out_;
   webhook_registry registry_;
   std::unique_ptr<alert_dispatcher> dispatcher_;
   webhooks_api api_;
+  std::atomic<bool> stop_{false};
+  std::thread follower_;
 };
 
 // The email rules of the configuration (enabled email entries with recipients), with ids

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <chrono>
 
-#include <boost/json.hpp>
 #include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
+#include <boost/json.hpp>
 
 #include "schemas/events.h"
 
@@ -190,28 +190,27 @@ void alert_dispatcher::consume_loop() {
   set("fetch.wait.max.ms", "10");
   set("session.timeout.ms", "10000");
   rd_kafka_conf_set_opaque(conf, this);
-  rd_kafka_conf_set_rebalance_cb(
-      conf, [](rd_kafka_t* rk, rd_kafka_resp_err_t e, rd_kafka_topic_partition_list_t* parts,
-               void* opaque) {
-        auto* self = static_cast<alert_dispatcher*>(opaque);
-        if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-          // Resume after the larger of the offset stored with the deliveries here and the one
-          // committed by whichever node had the partition before.
-          rd_kafka_committed(rk, parts, 10'000);
-          auto local = self->store_->offsets();
-          for (int i = 0; i < parts->cnt; ++i) {
-            auto& p = parts->elems[i];
-            std::int64_t off = p.offset >= 0 ? p.offset : -1;
-            if (auto it = local.find(p.partition); it != local.end()) {
-              off = std::max(off, it->second);
-            }
-            p.offset = off >= 0 ? off : RD_KAFKA_OFFSET_BEGINNING;
-          }
-          rd_kafka_assign(rk, parts);
-        } else {
-          rd_kafka_assign(rk, nullptr);
+  rd_kafka_conf_set_rebalance_cb(conf, [](rd_kafka_t* rk, rd_kafka_resp_err_t e,
+                                          rd_kafka_topic_partition_list_t* parts, void* opaque) {
+    auto* self = static_cast<alert_dispatcher*>(opaque);
+    if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      // Resume after the larger of the offset stored with the deliveries here and the one
+      // committed by whichever node had the partition before.
+      rd_kafka_committed(rk, parts, 10'000);
+      auto local = self->store_->offsets();
+      for (int i = 0; i < parts->cnt; ++i) {
+        auto& p = parts->elems[i];
+        std::int64_t off = p.offset >= 0 ? p.offset : -1;
+        if (auto it = local.find(p.partition); it != local.end()) {
+          off = std::max(off, it->second);
         }
-      });
+        p.offset = off >= 0 ? off : RD_KAFKA_OFFSET_BEGINNING;
+      }
+      rd_kafka_assign(rk, parts);
+    } else {
+      rd_kafka_assign(rk, nullptr);
+    }
+  });
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
   if (!rk) {
     spdlog::error("dispatcher: cannot create the consumer: {}", err);
@@ -404,14 +403,21 @@ void alert_dispatcher::dead_letter(const delivery_row& d, const std::string& rea
   const std::string target = d.target, id = d.event_id;
   auto err = out_.produce(options_.dlq_topic, -1, d.target, body, headers,
                           [this, target, id](const struct delivery& k) {
-                            if (k.err) return;  // retried at the row's next_at
                             result r;
                             r.target = target;
                             r.event_id = id;
-                            r.dlq_done = true;
+                            r.dlq_done = !k.err;
+                            r.dlq_failed = static_cast<bool>(k.err);
                             post(std::move(r));
                           });
-  if (err) spdlog::warn("dispatcher: dead-letter record not queued: {}", rd_kafka_err2str(err));
+  if (err) {
+    spdlog::warn("dispatcher: dead-letter record not queued: {}", rd_kafka_err2str(err));
+    result r;
+    r.target = d.target;
+    r.event_id = d.event_id;
+    r.dlq_failed = true;
+    post(std::move(r));
+  }
 }
 
 void alert_dispatcher::finish(result r, time_ms now) {
@@ -420,6 +426,7 @@ void alert_dispatcher::finish(result r, time_ms now) {
     std::lock_guard lock(mu_);
     tags_.erase(r.tag);
   }
+  if (r.dlq_failed) return;  // the row stays pending: its next_at writes it to the topic again
   auto d = store_->get(r.target, r.event_id);
   if (!d) return;
   auto next = *d;

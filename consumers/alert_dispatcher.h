@@ -104,13 +104,14 @@ class alert_dispatcher {
   static std::optional<std::string> webhook_body(std::string_view cloudevent);
 
  private:
-  struct result {  // an attempt's end, handed to the scheduler
+  struct result {           // an attempt's end, handed to the scheduler
     std::uint64_t tag = 0;  // 0: no attempt (the dead-letter acknowledgement)
     std::string target, event_id;
     bool ok = false;
-    bool gone = false;       // 410
-    bool permanent = false;  // do not retry (an SMTP 5xx)
-    bool dlq_done = false;   // the dead-letter record was acknowledged
+    bool gone = false;        // 410
+    bool permanent = false;   // do not retry (an SMTP 5xx)
+    bool dlq_done = false;    // the dead-letter record was acknowledged
+    bool dlq_failed = false;  // ... or refused: tried again at the row's next_at
     delivery_attempt attempt;
   };
   struct in_flight_info {

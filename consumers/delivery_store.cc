@@ -3,8 +3,8 @@
 #include <cstdio>
 #include <stdexcept>
 
-#include <boost/json.hpp>
 #include <rocksdb/write_batch.h>
+#include <boost/json.hpp>
 
 namespace tally {
 namespace json = boost::json;
@@ -202,8 +202,7 @@ std::optional<delivery_row> delivery_store::get(std::string_view target,
 
 std::optional<std::string> delivery_store::body(std::string_view event_id) const {
   std::string v;
-  if (!db_->Get(rocksdb::ReadOptions(), "e/" + std::string(event_id), &v).ok())
-    return std::nullopt;
+  if (!db_->Get(rocksdb::ReadOptions(), "e/" + std::string(event_id), &v).ok()) return std::nullopt;
   return v;
 }
 

@@ -71,12 +71,10 @@ class delivery_store {
 
   // One consumed alert: its body (once), a pending delivery due at `now` for each target that has
   // none yet, and the partition's next offset, atomically. Returns the rows created.
-  std::vector<delivery_row> add_alert(std::string_view event_id, std::string_view event_type,
-                                      std::string_view body,
-                                      const std::vector<std::pair<std::string, std::string>>&
-                                          targets,  // (target, channel)
-                                      std::int32_t partition, std::int64_t next_offset,
-                                      time_ms now);
+  std::vector<delivery_row> add_alert(
+      std::string_view event_id, std::string_view event_type, std::string_view body,
+      const std::vector<std::pair<std::string, std::string>>& targets,  // (target, channel)
+      std::int32_t partition, std::int64_t next_offset, time_ms now);
 
   std::optional<delivery_row> get(std::string_view target, std::string_view event_id) const;
   std::optional<std::string> body(std::string_view event_id) const;

@@ -8,8 +8,7 @@
 namespace tally {
 namespace json = boost::json;
 
-bool webhook_matches(const webhook_subscription& s, std::string_view team,
-                     std::string_view level) {
+bool webhook_matches(const webhook_subscription& s, std::string_view team, std::string_view level) {
   if (!s.enabled || s.deleted) return false;
   if (!s.team.empty() && s.team != team) return false;
   return s.min_level.empty() || alert_level_rank(level) >= alert_level_rank(s.min_level);

@@ -25,8 +25,8 @@
 #include <thread>
 #include <vector>
 
-#include <boost/json.hpp>
 #include <CLI/CLI.hpp>
+#include <boost/json.hpp>
 
 #include "consumers/control.h"
 #include "tests/support/http_client.h"
@@ -190,10 +190,11 @@ int main(int argc, char** argv) {
   const double span_s = std::chrono::duration<double>(last_arrival - start).count();
   std::printf("reports acknowledged: %zu in %.2f s (%.0f/s), refused %d\n", want, send_s,
               static_cast<double>(want) / send_s, refused.load());
-  std::printf("alerts delivered: %zu distinct (%zu requests), %.0f/s from the first report to the "
-              "last arrival; bad signatures %d\n",
-              latency_ms.size(), rx.requests().size(),
-              static_cast<double>(latency_ms.size()) / span_s, bad_signatures);
+  std::printf(
+      "alerts delivered: %zu distinct (%zu requests), %.0f/s from the first report to the "
+      "last arrival; bad signatures %d\n",
+      latency_ms.size(), rx.requests().size(), static_cast<double>(latency_ms.size()) / span_s,
+      bad_signatures);
   std::printf("ack -> webhook arrival: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
               percentile(latency_ms, 0.50), percentile(latency_ms, 0.99),
               percentile(latency_ms, 1.0));

@@ -9,8 +9,8 @@
 #include <set>
 #include <thread>
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 #include "tests/support/http_client.h"
 #include "tests/support/http_scenario.h"
@@ -43,9 +43,13 @@ TEST(AlertEmailEndToEnd, OneMessagePerAlertAndRuleOverStartTls) {
   s.o.config_path = s.dir + "/config.yaml";
   std::ofstream(s.o.config_path) << "alerts:\n"
                                     "  email:\n"
-                                    "    relay: " << smtp.url() << "\n"
+                                    "    relay: "
+                                 << smtp.url()
+                                 << "\n"
                                     "    starttls: true\n"
-                                    "    ca_file: " << cert.cert_file << "\n"
+                                    "    ca_file: "
+                                 << cert.cert_file
+                                 << "\n"
                                     "    username: tally\n"
                                     "    password_env: TALLY_TEST_SMTP_PASSWORD\n"
                                     "    from: tally@example.com\n"
@@ -61,14 +65,14 @@ TEST(AlertEmailEndToEnd, OneMessagePerAlertAndRuleOverStartTls) {
   http_client c(p->http_port(), admin_key);
   for (std::string t : {"acme", "beta"}) {
     ASSERT_EQ(c.post("/api/v1/teams", R"({"id": ")" + t + R"(", "timezone": "UTC"})").status, 201);
-    ASSERT_EQ(c.post("/api/v1/teams/" + t + "/agents", R"({"id": "a-)" + t + R"("})").status,
-              201);
+    ASSERT_EQ(c.post("/api/v1/teams/" + t + "/agents", R"({"id": "a-)" + t + R"("})").status, 201);
   }
   // beta switches email off; its alerts stay in the feed.
-  ASSERT_EQ(c.request("PUT", "/api/v1/alerts/config",
-                      R"({"team_id": "beta", "notifications": [{"type": "email", "enabled": false}]})")
-                .status,
-            200);
+  ASSERT_EQ(
+      c.request("PUT", "/api/v1/alerts/config",
+                R"({"team_id": "beta", "notifications": [{"type": "email", "enabled": false}]})")
+          .status,
+      200);
   ASSERT_EQ(c.request("PUT", "/api/v1/limits",
                       R"({"projects": {"acme": {"limits": {"max_cost_per_day": 10}},
                                        "beta": {"limits": {"max_cost_per_day": 10}}}})")

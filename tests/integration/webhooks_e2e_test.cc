@@ -9,9 +9,13 @@
 #include <set>
 #include <thread>
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
+#include "consumers/control.h"
+#include "consumers/webhook_registry.h"
+#include "consumers/webhook_signature.h"
+#include "producers/producer.h"
 #include "tests/support/http_client.h"
 #include "tests/support/http_scenario.h"
 #include "tests/support/tally_process.h"
@@ -64,9 +68,9 @@ void team_with_limit(http_client& c, const std::string& team, const std::string&
   ASSERT_EQ(c.post("/api/v1/teams", R"({"id": ")" + team + R"(", "timezone": "UTC"})").status, 201);
   ASSERT_EQ(c.post("/api/v1/teams/" + team + "/agents", R"({"id": "a-)" + team + R"("})").status,
             201);
-  auto lim = c.request("PUT", "/api/v1/limits",
-                       R"({"projects": {")" + team + R"(": {"limits": {"max_cost_per_day": )" +
-                           day_usd + "}}}}");
+  auto lim = c.request(
+      "PUT", "/api/v1/limits",
+      R"({"projects": {")" + team + R"(": {"limits": {"max_cost_per_day": )" + day_usd + "}}}}");
   ASSERT_EQ(lim.status, 200) << lim.body;
 }
 
@@ -86,7 +90,7 @@ std::set<std::string> day_crossings(const std::string& team) {
 
 // The requests on a path, by webhook-id.
 std::map<std::string, std::vector<webhook_receiver::received>> by_id(const webhook_receiver& rx,
-                                                                      const std::string& path) {
+                                                                     const std::string& path) {
   std::map<std::string, std::vector<webhook_receiver::received>> out;
   for (auto& r : rx.requests()) {
     if (r.path == path) out[r.webhook_id].push_back(r);
@@ -156,13 +160,13 @@ TEST(WebhooksEndToEnd, SignedRetriedTimedOutGoneAndDeadLettered) {
 
   // Bad subscriptions change nothing.
   EXPECT_EQ(c.post("/api/v1/webhooks", R"({"url": "ftp://127.0.0.1/x"})").status, 422);
-  EXPECT_EQ(c.post("/api/v1/webhooks", R"({"url": "http://127.0.0.1:1/x", "min_level": "loud"})")
-                .status,
-            422);
+  EXPECT_EQ(
+      c.post("/api/v1/webhooks", R"({"url": "http://127.0.0.1:1/x", "min_level": "loud"})").status,
+      422);
   EXPECT_EQ(c.post("/api/v1/webhooks", R"({"team_id": "acme"})").status, 422);
-  EXPECT_EQ(c.post("/api/v1/webhooks", R"({"url": "http://127.0.0.1:1/x", "team_id": "nope"})")
-                .status,
-            404);
+  EXPECT_EQ(
+      c.post("/api/v1/webhooks", R"({"url": "http://127.0.0.1:1/x", "team_id": "nope"})").status,
+      404);
   EXPECT_EQ(c.get("/api/v1/webhooks").json().at("webhooks").as_array().size(), 5u);
   // The list never shows a secret.
   EXPECT_EQ(c.get("/api/v1/webhooks").body.find("whsec_"), std::string::npos);
@@ -301,8 +305,7 @@ TEST(WebhooksEndToEnd, KillNineWhileDeliveringLosesNoAlert) {
   }
   for (std::size_t i = 0; i < teams.size(); ++i) {
     const std::string session = open_session(*c, teams[i]);
-    ASSERT_EQ(c->post("/api/v1/sessions/" + session + "/usage", R"({"cost_usd": 12})").status,
-              200);
+    ASSERT_EQ(c->post("/api/v1/sessions/" + session + "/usage", R"({"cost_usd": 12})").status, 200);
     if (i == 1 || i == 3) {
       // Alerts of this report are being emitted and delivered now.
       ASSERT_TRUE(rx.wait_for([&] { return !rx.requests().empty(); }, 30s));
@@ -312,8 +315,7 @@ TEST(WebhooksEndToEnd, KillNineWhileDeliveringLosesNoAlert) {
       c = std::make_unique<http_client>(p->http_port(), admin_key);
     }
   }
-  ASSERT_TRUE(rx.wait_for([&] { return delivered_all(rx, "/crash", expected); }, 90s))
-      << p->log();
+  ASSERT_TRUE(rx.wait_for([&] { return delivered_all(rx, "/crash", expected); }, 90s)) << p->log();
   auto got = by_id(rx, "/crash");
   std::set<std::string> ids;
   for (auto& [id, reqs] : got) {
@@ -327,6 +329,41 @@ TEST(WebhooksEndToEnd, KillNineWhileDeliveringLosesNoAlert) {
   auto feed = c->get("/api/v1/alerts?limit=500").json().as_object();
   EXPECT_EQ(feed.at("count").as_int64(), static_cast<std::int64_t>(expected.size()));
   EXPECT_EQ(deliveries(*c, sub.id).size(), expected.size());
+  EXPECT_EQ(p->terminate(30s), 0) << p->log();
+}
+
+TEST(WebhooksEndToEnd, ASubscriptionMadeOnAnotherNodeIsFollowed) {
+  http_scenario s("webhooks-follow", admin_key);
+  write_config(s);
+  webhook_receiver rx;
+  auto p = s.serve();
+  ASSERT_TRUE(p);
+  http_client c(p->http_port(), admin_key);
+  team_with_limit(c, "acme", "10");
+  // Another node's subscription: its record on the control topic, as that node publishes it.
+  webhook_subscription sub;
+  sub.id = "wh_00000000000f0110";
+  sub.url = rx.url("/other");
+  sub.team = "acme";
+  sub.secret = generate_webhook_secret();
+  sub.created_at = 1;
+  sub.version = 1;
+  rx.set_secret("/other", sub.secret);
+  {
+    producer out({.brokers = s.o.brokers, .client_id = "other-node"});
+    out.produce(s.topics.control, 0, "webhook/" + sub.id,
+                encode_control_event(webhook_event_type, "webhook-" + sub.id + "-1", 1,
+                                     encode_webhook_record(sub)),
+                cloudevent_headers("webhook-" + sub.id + "-1", webhook_event_type, "tally",
+                                   format_rfc3339(1)));
+    ASSERT_TRUE(out.flush(10'000));
+  }
+  ASSERT_TRUE(eventually([&] { return c.get("/api/v1/webhooks/" + sub.id).status == 200; }, 30s));
+  const std::string session = open_session(c, "acme");
+  ASSERT_EQ(c.post("/api/v1/sessions/" + session + "/usage", R"({"cost_usd": 6})").status, 200);
+  const std::string id = "thr:team:acme:day:" + utc_day_now() + ":50";
+  ASSERT_TRUE(rx.wait_for([&] { return delivered_all(rx, "/other", {id}); }, 30s)) << p->log();
+  for (auto& r : rx.requests()) EXPECT_TRUE(r.signature_ok);
   EXPECT_EQ(p->terminate(30s), 0) << p->log();
 }
 

@@ -161,11 +161,12 @@ std::map<std::string, std::vector<request_case>> all_cases() {
   c["DELETE /api/v1/webhooks/{webhook_id}"] = {
       {[](const seeded& s) { return make(v::delete_, "/api/v1/webhooks/" + s.webhook); }}};
   c["GET /api/v1/webhooks/{webhook_id}/deliveries"] = {
-      {[](const seeded& s) { return make(v::get, "/api/v1/webhooks/" + s.webhook + "/deliveries"); },
+      {[](const seeded& s) {
+         return make(v::get, "/api/v1/webhooks/" + s.webhook + "/deliveries");
+       },
        cross::forbidden, false}};
   c["POST /api/v1/webhooks/{webhook_id}/deliveries/{event_id}/redeliver"] = {{[](const seeded& s) {
-    return make(v::post,
-                "/api/v1/webhooks/" + s.webhook + "/deliveries/" + s.alert + "/redeliver");
+    return make(v::post, "/api/v1/webhooks/" + s.webhook + "/deliveries/" + s.alert + "/redeliver");
   }}};
   // A token is the caller's own credential: B gets a token of B, a reader one of a reader.
   c["POST /api/v1/auth/token"] = {
