@@ -325,6 +325,10 @@ TEST(WebhooksEndToEnd, KillNineWhileDeliveringLosesNoAlert) {
     for (auto& r : reqs) EXPECT_TRUE(r.signature_ok) << id;
   }
   EXPECT_EQ(ids, expected);
+  // Each crossing was emitted: tally.alerts.v1 holds exactly the expected ids.
+  std::set<std::string> on_topic;
+  for (auto& r : read_topic(s.o.brokers, s.topics.alerts)) on_topic.insert(r.headers["ce_id"]);
+  EXPECT_EQ(on_topic, expected);
   // The feed holds each crossing once.
   auto feed = c->get("/api/v1/alerts?limit=500").json().as_object();
   EXPECT_EQ(feed.at("count").as_int64(), static_cast<std::int64_t>(expected.size()));
