@@ -33,13 +33,14 @@ function axisUsd(v: number): string {
 export function costChart(opts: BarChartOpts): HTMLElement {
   const el = h('div', { class: 'chart', 'data-test': 'chart', 'data-points': String(opts.values.length) });
   const xs = opts.labels.map((_, i) => i);
-  const step = Math.max(1, Math.ceil(xs.length / 31));
   const ys = opts.values.map(usd);
   const kind = opts.kind ?? 'bars';
   const color = opts.color ?? '#3b6fd8';
   let plot: uPlot | null = null;
   const make = () => {
     const width = Math.max(200, el.clientWidth || 600);
+    // Room for a label every ~44 px of plot.
+    const step = Math.max(1, Math.ceil(xs.length / Math.max(1, Math.floor((width - 70) / 44))));
     const bars = uPlot.paths.bars!({ size: [0.7, 48], gap: 1 });
     const o: uPlot.Options = {
       width,

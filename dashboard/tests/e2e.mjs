@@ -243,9 +243,23 @@ async function main() {
       log('insights: not served by this node (shown as not available)');
     } else {
       eq(insights.status, 200, 'insights answer');
-      eq(await page.locator('[data-test="insight"]').count(), insights.json.insights.length, 'an item per insight');
+      const open = insights.json.insights.filter((i) => !i.dismissed);
+      eq(await page.locator('[data-test="insight"]').count(), open.length, 'an item per insight');
+      for (const i of open) {
+        const saving = i.estimated_monthly_saving_nanos ?? i.monthly_saving_nanos;
+        if (saving !== undefined) eq(await page.locator(`[data-test="insight"][data-id="${i.id}"]`).getAttribute('data-saving'), saving, `saving of insight ${i.id}`);
+      }
+      log(`insights: ${open.length} shown (${open.map((i) => i.rule).join(', ')})`);
     }
     await shot(page, 'overview');
+    if (insights.status === 200 && (await page.locator('[data-test="insight"]').count()) > 0) {
+      const first = page.locator('[data-test="insight"]').first();
+      const id = await first.getAttribute('data-id');
+      await first.locator('[data-test="insight-dismiss"]').click();
+      await page.locator(`[data-test="insight"][data-id="${id}"]`).waitFor({ state: 'detached' });
+      const after = (await GET(`/api/v1/insights?${q}`)).insights;
+      check(!after.some((i) => i.id === id && !i.dismissed), 'a dismissed insight is gone from the API\'s list');
+    }
 
     // The period picker: today, and a custom range summed from the daily rows.
     await page.locator('[data-test="period"]').selectOption('today');

@@ -116,7 +116,7 @@ export async function overviewPage(ctx: PageContext): Promise<Page> {
           : null,
         breakdownNote: range.apiPeriod ? null : 'By agent, model and team: this month (the API totals those by day, week or month).',
         gauges: (status.limits ?? []).map(gaugeLineOf),
-        insights: insights && 'error' in insights ? [] : insights ? (insights.insights ?? []) : null,
+        insights: insights && 'error' in insights ? [] : insights ? (insights.insights ?? []).filter((i: any) => !i.dismissed) : null,
         insightsError: insights && 'error' in insights ? insights.error : null,
       };
       draw();
@@ -187,6 +187,16 @@ export async function overviewPage(ctx: PageContext): Promise<Page> {
     ]);
   }
 
+  // The estimated monthly saving in nanos, from whichever spelling the node gives.
+  function savingOf(i: any): bigint | null {
+    for (const k of ['estimated_monthly_saving', 'monthly_saving']) {
+      const n = toNanos(i[`${k}_nanos`]);
+      if (n !== null) return n;
+      if (typeof i[`${k}_usd`] === 'number') return usdToNanos(String(i[`${k}_usd`]));
+    }
+    return null;
+  }
+
   function insightsList(m: Model): HTMLElement {
     if (m.insightsError) return message('error', m.insightsError);
     if (m.insights === null) return h('p', { class: 'muted', 'data-test': 'insights-na' }, 'Insights are not available on this node.');
@@ -195,13 +205,14 @@ export async function overviewPage(ctx: PageContext): Promise<Page> {
       'div',
       { class: 'insights', 'data-test': 'insights' },
       m.insights.map((i) => {
-        const saving = toNanos(i.estimated_monthly_saving_nanos) ?? (typeof i.estimated_monthly_saving_usd === 'number' ? usdToNanos(String(i.estimated_monthly_saving_usd)) : null);
+        const saving = savingOf(i);
         const status = h('span', { class: 'small' });
+        const detail = i.detail ?? i.suggestion;
         return h(
           'div',
-          { class: 'insight', 'data-test': 'insight', 'data-id': i.id },
+          { class: 'insight', 'data-test': 'insight', 'data-id': i.id, 'data-rule': i.rule, 'data-saving': saving === null ? '' : saving.toString() },
           h('div', { class: 'insight-title' }, i.title ?? i.rule),
-          i.detail ? h('div', { class: 'muted' }, i.detail) : null,
+          detail ? h('div', { class: 'muted' }, detail) : null,
           saving !== null ? h('div', null, 'Estimated savings: ', h('strong', { class: 'num' }, formatUsd(saving) + '/month')) : null,
           s.role === 'admin'
             ? h(
