@@ -24,6 +24,7 @@ export class LiveStream {
   private abort: AbortController | null = null;
   private lastId: string | null = null;
   private running = false;
+  private generation = 0; // a loop runs while its generation is the current one
   private backoffMs = 1000;
   private key = '';
   private team = '';
@@ -48,11 +49,12 @@ export class LiveStream {
     this.lastId = null;
     this.running = true;
     this.backoffMs = 1000;
-    void this.loop();
+    void this.loop(++this.generation);
   }
 
   stop(): void {
     this.running = false;
+    this.generation++;
     this.abort?.abort();
     this.abort = null;
     this.setState('down');
@@ -74,8 +76,9 @@ export class LiveStream {
     }
   }
 
-  private async loop(): Promise<void> {
-    while (this.running) {
+  private async loop(gen: number): Promise<void> {
+    const current = () => this.running && gen === this.generation;
+    while (current()) {
       const ac = new AbortController();
       this.abort = ac;
       this.setState('connecting');
@@ -85,6 +88,7 @@ export class LiveStream {
         if (this.lastId) headers['Last-Event-ID'] = this.lastId;
         const url = '/api/v1/stream' + (this.team ? `?team_id=${encodeURIComponent(this.team)}` : '');
         const res = await fetch(url, { headers, signal: ac.signal, cache: 'no-store' });
+        if (!current()) return;
         if (!res.ok || !res.body) throw new Error(`stream answered ${res.status}`);
         this.setState('live');
         this.backoffMs = 1000;
@@ -92,7 +96,7 @@ export class LiveStream {
         const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
         for (;;) {
           const { value, done } = await reader.read();
-          if (done) break;
+          if (done || !current()) break;
           for (const ev of parser.push(value)) {
             gotSomething = true;
             if (ev.id) this.lastId = ev.id;
@@ -103,14 +107,14 @@ export class LiveStream {
             } catch {
               continue;
             }
-            this.emit({ event: ev.event as StreamKind, id: ev.id, data });
+            if (current()) this.emit({ event: ev.event as StreamKind, id: ev.id, data });
           }
         }
       } catch (e) {
-        if (!this.running) return;
+        if (!current()) return;
         console.warn('live stream:', e);
       }
-      if (!this.running) return;
+      if (!current()) return;
       this.setState('down');
       await new Promise((r) => setTimeout(r, gotSomething ? 250 : this.backoffMs));
       if (!gotSomething) this.backoffMs = Math.min(15_000, this.backoffMs * 2);

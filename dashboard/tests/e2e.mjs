@@ -416,6 +416,11 @@ async function main() {
     // A reader: signs in with the form, sees everything read-only, and the API refuses it.
     const reader = await newPage(browser);
     await reader.page.goto(`${base}/`);
+    await reader.page.locator('[data-test="login-key"]').fill('tly_not_a_key');
+    await reader.page.locator('[data-test="login-form"] button[type="submit"]').click();
+    await reader.page.locator('[data-test="login-error"]').waitFor();
+    check((await text(reader.page, '[data-test="login-error"]')).length > 0, 'a wrong key is refused at login with the API\'s reason');
+    await shot(reader.page, 'login');
     await reader.page.locator('[data-test="login-key"]').fill(READER);
     await reader.page.locator('[data-test="login-form"] button[type="submit"]').click();
     await reader.page.locator('main[data-page="overview"] [data-test="total-cost"]').waitFor({ timeout: 30_000 });

@@ -133,7 +133,7 @@ TEST(DashboardEndToEnd, HeadlessChromiumSeesTheApisFiguresLiveAndBudgetsByRole) 
       << output << "\ntally log:\n"
       << p.log();
   EXPECT_NE(output.find("checks passed"), std::string::npos) << output;
-  for (auto name : {"overview", "team", "agent", "live", "alerts", "runlog", "budgets",
+  for (auto name : {"login", "overview", "team", "agent", "live", "alerts", "runlog", "budgets",
                     "budgets-reader", "budgets-refused"}) {
     EXPECT_TRUE(fs::exists(out + "/" + name + ".png")) << name;
   }

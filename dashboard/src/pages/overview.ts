@@ -62,7 +62,22 @@ export async function overviewPage(ctx: PageContext): Promise<Page> {
   const title = team ? `Usage & Costs · ${team}` : 'Usage & Costs · all teams';
   ctx.root.append(h('div', { class: 'page-head' }, h('h1', null, title), picker), body);
 
+  // A read in flight may predate an event the stream delivers meanwhile: read again after it.
+  let inFlight = false;
+  let missed = false;
+
   async function load(): Promise<void> {
+    inFlight = true;
+    missed = false;
+    try {
+      await read();
+    } finally {
+      inFlight = false;
+      if (missed && !ctx.signal.aborted) reload();
+    }
+  }
+
+  async function read(): Promise<void> {
     const today = dayIn(zone, new Date());
     const range = periodRange(choice.kind, today, choice.kind === 'custom' ? { start: choice.start!, end: choice.end! } : undefined);
     const t = { team_id: team || undefined };
@@ -280,6 +295,7 @@ export async function overviewPage(ctx: PageContext): Promise<Page> {
   await load();
   return {
     onStream(msg: StreamMessage) {
+      if (inFlight) missed = true;
       if (msg.event === 'usage') {
         applyUsage(msg.data);
         draw();
