@@ -135,6 +135,15 @@ async function seed() {
       await api('POST', `/api/v1/sessions/${encodeURIComponent(s)}/end`, { status: i === 2 && d === 1 ? 'failed' : 'completed' });
     }
   }
+  // Four more small runs of feature-dev (opus) and bugfix-dev today: five runs or more each this
+  // month, what the run log's high-token rule and the insight rules want to judge an agent.
+  for (const a of AGENTS.slice(0, 2)) {
+    for (let j = 0; j < 4; j++) {
+      const s = await openSession(a.id, a.model);
+      await usage(s, '0.05', { in: 1200, out: 300, cw: 0, cr: 500 });
+      await api('POST', `/api/v1/sessions/${encodeURIComponent(s)}/end`, { status: 'completed' });
+    }
+  }
   // Today: a run of unusually many tokens, and one left running.
   const big = await openSession(AGENTS[1].id, AGENTS[1].model);
   await usage(big, '1.5', { in: 480_000, out: 90_000, cw: 0, cr: 30_000 });

@@ -90,7 +90,9 @@ export async function overviewPage(ctx: PageContext): Promise<Page> {
         get(`/api/v1/usage/by-model${query({ period: p, ...t })}`, ctx.signal),
         s.orgWide ? get(`/api/v1/usage/by-project${query({ period: p })}`, ctx.signal) : Promise.resolve(null),
         get(`/api/v1/limits/status${query(t)}`, ctx.signal),
-        getOptional(`/api/v1/insights${query(t)}`, ctx.signal).catch((e) => ({ error: errorText(e) })),
+        team
+          ? getOptional(`/api/v1/insights${query(t)}`, ctx.signal).catch((e) => ({ error: errorText(e) }))
+          : Promise.resolve({ insights: [], org: true }),
       ]);
       const days = new Map<string, bigint>();
       for (const d of daily.days ?? []) days.set(d.date, n(d.total_cost_nanos));
@@ -215,6 +217,7 @@ export async function overviewPage(ctx: PageContext): Promise<Page> {
   function insightsList(m: Model): HTMLElement {
     if (m.insightsError) return message('error', m.insightsError);
     if (m.insights === null) return h('p', { class: 'muted', 'data-test': 'insights-na' }, 'Insights are not available on this node.');
+    if (!team) return h('p', { class: 'muted', 'data-test': 'insights' }, 'Insights are per team: pick a team above to see its suggestions.');
     if (m.insights.length === 0) return h('p', { class: 'muted', 'data-test': 'insights' }, 'No suggestions: nothing to optimise right now.');
     return h(
       'div',
@@ -238,7 +241,7 @@ export async function overviewPage(ctx: PageContext): Promise<Page> {
                   onclick: async () => {
                     status.textContent = 'dismissing…';
                     try {
-                      await post(`/api/v1/insights/${enc(i.id)}/dismiss`);
+                      await post(`/api/v1/insights/${enc(i.id)}/dismiss${query({ team_id: team || i.team_id })}`);
                       m.insights = (m.insights ?? []).filter((x) => x.id !== i.id);
                       draw();
                     } catch (e) {
