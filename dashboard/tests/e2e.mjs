@@ -215,6 +215,12 @@ async function main() {
     eq(await page.locator('[data-test="team-select"]').inputValue(), TEAM, 'the team of the link is selected');
     eq(await text(page, '[data-test="role"]'), 'org admin', 'role badge');
     await page.locator('[data-test="stream-state"][data-state="live"]').waitFor({ timeout: 20_000 });
+    // A reload keeps the tab signed in (sessionStorage), with the same team.
+    await page.reload();
+    await page.locator('main[data-page="overview"] [data-test="total-cost"]').waitFor({ timeout: 20_000 });
+    eq(await page.locator('[data-test="team-select"]').inputValue(), TEAM, 'the team survives a reload');
+    check(await page.evaluate((k) => !location.href.includes(k), ADMIN), 'no key in the address after a reload');
+    await page.locator('[data-test="stream-state"][data-state="live"]').waitFor({ timeout: 20_000 });
 
     // Overview, this month: every figure equals the API's.
     const q = `team_id=${TEAM}`;
