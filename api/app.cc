@@ -58,6 +58,18 @@ api_app::api_app(api_deps deps, auth_deps auth, metrics_registry& metrics)
         res.prepare_payload();
         respond(std::move(res));
       });
+  // The dashboard: index.html, the files Vite puts at the top level, the hashed bundles.
+  add(http::verb::get, "/", route_class::open, [this](request_ctx&, respond_fn respond) {
+    respond(dashboard_file(deps_.dashboard_dir, "index.html"));
+  });
+  add(http::verb::get, "/{file}", route_class::open, [this](request_ctx& ctx, respond_fn respond) {
+    respond(dashboard_file(deps_.dashboard_dir, ctx.path.get("file").value_or("")));
+  });
+  add(http::verb::get, "/assets/{file}", route_class::open,
+      [this](request_ctx& ctx, respond_fn respond) {
+        respond(dashboard_file(deps_.dashboard_dir,
+                               "assets/" + std::string(ctx.path.get("file").value_or(""))));
+      });
   unmatched_ = &metrics_.route("unmatched");
 }
 

@@ -1,7 +1,8 @@
 // The API as one dispatch function for the HTTP server: route, authenticate and rate-limit,
 // check the JSON body, run the handler, add the rate headers, count the answer in /metrics.
-// Also the open routes: /healthz, /readyz (ready once the projections have caught up) and
-// /metrics (Prometheus text).
+// Also the open routes: /healthz, /readyz (ready once the projections have caught up),
+// /metrics (Prometheus text), /api/v1/openapi.yaml, and the dashboard's files (/, /{file},
+// /assets/{file}).
 // Thread-safety: dispatch() runs on any io thread concurrently; set-up happens in the
 // constructor.
 #pragma once

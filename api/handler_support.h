@@ -56,6 +56,8 @@ struct api_deps {
   struct webhooks_api* webhooks = nullptr;
   // The live stream hub (GET /api/v1/stream); null: the route answers 503.
   live_hub* live = nullptr;
+  // Where the built dashboard is (index.html, assets/); empty: GET / answers 404.
+  std::string dashboard_dir;
 };
 
 enum class need { read, write, admin };

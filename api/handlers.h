@@ -104,6 +104,27 @@ void redeliver_webhook(api_deps&, request_ctx&, respond_fn);
 // ?types=usage,session,alert,limits, resume with Last-Event-ID (or ?last_event_id=).
 void live_stream(api_deps&, request_ctx&, respond_fn);
 
+// The run log (handlers_session_log.cc): GET /api/v1/sessions, every session of a team, newest
+// first, filtered by ?agent_id= model= status= (active|queued|ended|completed|failed|terminated,
+// comma-separated; ended is completed or failed) since= (date or RFC 3339: opened at or after),
+// paged by limit= (default 100, at most 1000) and cursor=; ?team_id= else the credential's team
+// (required for org-wide keys). Each run says high_tokens (projections/run_log.h).
+void list_sessions(api_deps&, request_ctx&, respond_fn);
+
+// Optimisation insights (handlers_insights.cc, rules in projections/insights.h): GET
+// /api/v1/insights?team_id=&include_dismissed=, and POST /api/v1/insights/{insight_id}/dismiss
+// ?team_id= (an InsightDismissed event).
+void list_insights(api_deps&, request_ctx&, respond_fn);
+void dismiss_insight(api_deps&, request_ctx&, respond_fn);
+
+// The built web dashboard (handlers_dashboard.cc), served on open routes (the page asks for a
+// key): `file` is "index.html", a top-level file or "assets/<name>", read from `dir` at request
+// time; 404 for anything else (a problem body saying how to build it when index.html is
+// missing).
+http_response dashboard_file(const std::string& dir, std::string_view file);
+// <directory of the running executable>/dashboard: build/tally serves build/dashboard.
+std::string default_dashboard_dir();
+
 // What the usage and limits reads share (handlers_usage.cc).
 // The scope of a read: the org (an org-wide admin without ?team_id=) or one team the caller may
 // read (?team_id=, else the credential's team); 400 for a malformed team_id, 403 otherwise.

@@ -86,6 +86,7 @@ node_api::node_api(node_api_options options, partition_owner& owner, producer& o
   deps.jwt = &jwt_config_;
   deps.webhooks = options_.webhooks;
   deps.live = live;
+  deps.dashboard_dir = options_.dashboard_dir;
   deps.publish_key = [this](const api_key_record& rec, std::function<void(bool)> done) {
     auto value =
         encode_control_event(api_key_event_type, "key-" + rec.id + "-" + std::to_string(wall_ms()),

@@ -26,6 +26,7 @@ struct node_api_options {
   time_ms late_grace_ms = 7 * 86'400'000;
   time_ms future_skew_ms = 5 * 60'000;
   struct webhooks_api* webhooks = nullptr;  // the webhook endpoints' (null: they answer 503)
+  std::string dashboard_dir;  // the built dashboard served at / (empty: / answers 404)
 };
 
 class node_api {

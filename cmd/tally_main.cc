@@ -103,6 +103,7 @@ struct common_options {
   std::string topic_prefix;               // tests isolate runs on one broker with a prefix
   std::string listen = "127.0.0.1:8000";  // the HTTP API; "off" serves none
   int http_threads = 2;
+  std::string dashboard_dir;  // empty: <directory of this executable>/dashboard
 };
 
 tally::tally_config load_or_default(const std::string& path) {
@@ -222,6 +223,8 @@ int run_owner(const common_options& o, bool replay) {
     ao.late_grace_ms = config.late_grace_ms;
     ao.future_skew_ms = config.future_skew_ms;
     if (delivery) ao.webhooks = delivery->api();
+    ao.dashboard_dir =
+        o.dashboard_dir.empty() ? tally::api::default_dashboard_dir() : o.dashboard_dir;
     api = std::make_unique<tally::api::node_api>(ao, owner, out, policy, pricing, key_records,
                                                  hub.get());
     if (delivery) delivery->add_metrics(api->metrics());
@@ -338,6 +341,8 @@ int main(int argc, char** argv) {
   add_common(serve);
   serve->add_option("--listen", o.listen, "HTTP API address HOST:PORT (port 0: any; off: none)");
   serve->add_option("--http-threads", o.http_threads, "HTTP io threads");
+  serve->add_option("--dashboard-dir", o.dashboard_dir,
+                    "the built dashboard served at / (default: <dir of tally>/dashboard)");
   auto* replay = app.add_subcommand("replay", "wipe the projections and fold the ledger again");
   add_common(replay);
   auto* insp = app.add_subcommand("inspect", "print projections (totals per scope and period)");

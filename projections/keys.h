@@ -32,6 +32,8 @@
 //          | 'holds/' team                             the team's open reservations, oldest
 //                                                      first (reservations.h)
 //          | 'holdcount/g'                             open holds org-wide {"count"}
+//          | 'insight/' team '/' insight_id            a dismissed optimisation insight
+//                                                      {"dismissed_at", "by"} (insight_state.h)
 //     value := JSON object (fields in a fixed order); queue and holds: JSON array
 //   column family "dedup":   key := team '/' event_id          value := day YYYY-MM-DD [answer]
 //     answer := TAB ('R' | 'J') TAB cost_nanos TAB over stop TAB request_hash TAB reason

@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 
+#include "projections/insight_state.h"
 #include "projections/reservations.h"
 #include "projections/slots.h"
 #include "projections/usage_log.h"
@@ -655,6 +656,7 @@ fold_outcome ledger_state::apply(const event& e) {
           [&](const budget_threshold_resolved&) { apply_alert(e); },
           [&](const alert_acknowledged&) { apply_alert(e); },
           [&](const alert_thresholds_set&) { apply_alert(e); },
+          [&](const insight_dismissed&) { fold_insight_dismissed(*this, e); },
           [&](const usage_decided& p) {
             bool rejected = std::holds_alternative<usage_rejected>(e.payload);
             // The dimension rows through the row-set cache, the lifetime rows by key; the

@@ -155,6 +155,7 @@ json::object data_of(const event_payload& p) {
                  [&](const budget_threshold_resolved& e) { o = alert_data(e); },
                  [&](const alert_acknowledged& e) { o = alert_data(e); },
                  [&](const alert_thresholds_set& e) { o = alert_data(e); },
+                 [&](const insight_dismissed& e) { o = insight_data(e); },
                  [&](const usage_decided& e) {
                    o["team_id"] = e.team.str();
                    o["agent_id"] = e.agent.str();
@@ -378,7 +379,7 @@ void read_usage(od::object obj, usage_decided& e) {
   if (!has_team || e.day.size() != 10 || e.month.size() != 7) throw field_error{};
 }
 
-// The alert events (rare) are read through Boost.JSON from the data object's text.
+// The alert and insight events (rare) are read through Boost.JSON from the data object's text.
 event_payload read_alert_payload(std::string_view type, od::object obj) {
   std::string_view raw;
   if (obj.raw_json().get(raw)) throw field_error{};
@@ -391,6 +392,7 @@ event_payload read_alert_payload(std::string_view type, od::object obj) {
     if (type == "tally.budget_threshold_resolved.v1") return read_threshold_resolved(o);
     if (type == "tally.alert_acknowledged.v1") return read_alert_acknowledged(o);
     if (type == "tally.alert_thresholds_set.v1") return read_alert_thresholds_set(o);
+    if (type == "tally.insight_dismissed.v1") return read_insight_dismissed(o);
   } catch (const std::invalid_argument&) {
     throw field_error{};
   }
@@ -590,7 +592,8 @@ event_payload read_payload(std::string_view type, od::object obj) {
     if (e.session.empty()) throw field_error{};
     return e;
   }
-  if (type.starts_with("tally.budget_threshold_") || type.starts_with("tally.alert_")) {
+  if (type.starts_with("tally.budget_threshold_") || type.starts_with("tally.alert_") ||
+      type == "tally.insight_dismissed.v1") {
     return read_alert_payload(type, obj);
   }
   throw decode_errc::unknown_type;
@@ -648,29 +651,27 @@ std::string_view to_string(cost_source s) {
 }
 
 std::string_view event_type_name(const event_payload& p) {
-  return std::visit(overloaded{
-                        [](const team_created&) { return "tally.team_created.v1"; },
-                        [](const agent_registered&) { return "tally.agent_registered.v1"; },
-                        [](const task_created&) { return "tally.task_created.v1"; },
-                        [](const limits_set&) { return "tally.limits_set.v1"; },
-                        [](const session_opened&) { return "tally.session_opened.v1"; },
-                        [](const session_ended&) { return "tally.session_ended.v1"; },
-                        [](const session_terminated&) { return "tally.session_terminated.v1"; },
-                        [](const usage_recorded&) { return "tally.usage_recorded.v1"; },
-                        [](const usage_rejected&) { return "tally.usage_rejected.v1"; },
-                        [](const budget_threshold_crossed&) {
-                          return "tally.budget_threshold_crossed.v1";
-                        },
-                        [](const budget_threshold_resolved&) {
-                          return "tally.budget_threshold_resolved.v1";
-                        },
-                        [](const alert_acknowledged&) { return "tally.alert_acknowledged.v1"; },
-                        [](const alert_thresholds_set&) { return "tally.alert_thresholds_set.v1"; },
-                        [](const session_activated&) { return "tally.session_activated.v1"; },
-                        [](const reservation_held&) { return "tally.reservation_held.v1"; },
-                        [](const reservation_released&) { return "tally.reservation_released.v1"; },
-                    },
-                    p);
+  return std::visit(
+      overloaded{
+          [](const team_created&) { return "tally.team_created.v1"; },
+          [](const agent_registered&) { return "tally.agent_registered.v1"; },
+          [](const task_created&) { return "tally.task_created.v1"; },
+          [](const limits_set&) { return "tally.limits_set.v1"; },
+          [](const session_opened&) { return "tally.session_opened.v1"; },
+          [](const session_ended&) { return "tally.session_ended.v1"; },
+          [](const session_terminated&) { return "tally.session_terminated.v1"; },
+          [](const usage_recorded&) { return "tally.usage_recorded.v1"; },
+          [](const usage_rejected&) { return "tally.usage_rejected.v1"; },
+          [](const budget_threshold_crossed&) { return "tally.budget_threshold_crossed.v1"; },
+          [](const budget_threshold_resolved&) { return "tally.budget_threshold_resolved.v1"; },
+          [](const alert_acknowledged&) { return "tally.alert_acknowledged.v1"; },
+          [](const alert_thresholds_set&) { return "tally.alert_thresholds_set.v1"; },
+          [](const session_activated&) { return "tally.session_activated.v1"; },
+          [](const reservation_held&) { return "tally.reservation_held.v1"; },
+          [](const reservation_released&) { return "tally.reservation_released.v1"; },
+          [](const insight_dismissed&) { return "tally.insight_dismissed.v1"; },
+      },
+      p);
 }
 
 const team_id& event_team(const event& e) {

@@ -16,6 +16,7 @@
 #include "schemas/alert_events.h"
 #include "schemas/event_time.h"
 #include "schemas/ids.h"
+#include "schemas/insight_events.h"
 #include "schemas/money.h"
 #include "schemas/usage.h"
 
@@ -167,8 +168,8 @@ using event_payload =
     std::variant<team_created, agent_registered, task_created, limits_set, session_opened,
                  session_ended, session_terminated, usage_recorded, usage_rejected,
                  budget_threshold_crossed, budget_threshold_resolved, alert_acknowledged,
-                 alert_thresholds_set,
-                 session_activated, reservation_held, reservation_released>;
+                 alert_thresholds_set, session_activated, reservation_held, reservation_released,
+                 insight_dismissed>;
 
 struct event {
   event_id id;

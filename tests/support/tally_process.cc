@@ -68,6 +68,10 @@ std::vector<std::string> tally_args(const std::string& subcommand, const tally_o
   if (subcommand == "serve") {
     a.push_back("--listen");
     a.push_back(o.listen);
+    if (!o.dashboard_dir.empty()) {
+      a.push_back("--dashboard-dir");
+      a.push_back(o.dashboard_dir);
+    }
   }
   return a;
 }

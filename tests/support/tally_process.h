@@ -34,6 +34,7 @@ struct tally_options {
   std::string config_path;  // empty: no --config
   int partitions = 4;
   std::string listen = "127.0.0.1:0";  // serve only: the HTTP API (port 0: any free port)
+  std::string dashboard_dir;           // serve only: --dashboard-dir (empty: the default)
 };
 
 // argv (without the program) for `tally <subcommand>` with these options.

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <set>
@@ -115,6 +116,13 @@ std::map<std::string, std::vector<request_case>> all_cases() {
   c["DELETE /api/v1/sessions/{session_id}/reservations/{reservation_id}"] = {{[](const seeded& s) {
     return make(v::delete_, "/api/v1/sessions/" + s.session + "/reservations/" + s.reservation);
   }}};
+  c["GET /api/v1/sessions"] = {get_case("/api/v1/sessions?team_id=acme"),
+                               get_case("/api/v1/sessions?team_id=acme&status=ended")};
+  c["GET /api/v1/insights"] = {get_case("/api/v1/insights?team_id=acme"),
+                               get_case("/api/v1/insights?team_id=acme&include_dismissed=true")};
+  // Team A's seeded insight (its five failed runs).
+  c["POST /api/v1/insights/{insight_id}/dismiss"] = {
+      write_case(v::post, "/api/v1/insights/failed_runs:eng-1/dismiss?team_id=acme", "")};
   c["GET /api/v1/alerts"] = {get_case("/api/v1/alerts?team_id=acme")};
   c["POST /api/v1/alerts/{alert_id}/ack"] = {
       {[](const seeded& s) { return make(v::post, "/api/v1/alerts/" + s.alert + "/ack"); }}};
@@ -174,9 +182,16 @@ std::map<std::string, std::vector<request_case>> all_cases() {
   return c;
 }
 
-// The open routes: answered without a credential.
-const std::set<std::string> open_routes = {"GET /healthz", "GET /readyz", "GET /metrics",
-                                           "GET /api/v1/openapi.yaml"};
+// The open routes, answered without a credential, and a target of each (the dashboard's files
+// are those the world writes into its dashboard directory).
+const std::map<std::string, std::string> open_routes = {
+    {"GET /healthz", "/healthz"},
+    {"GET /readyz", "/readyz"},
+    {"GET /metrics", "/metrics"},
+    {"GET /api/v1/openapi.yaml", "/api/v1/openapi.yaml"},
+    {"GET /", "/"},
+    {"GET /{file}", "/favicon.svg"},
+    {"GET /assets/{file}", "/assets/index-3f9c1a.js"}};
 
 std::string name_of(const route& r) {
   return std::string(http::to_string(r.method)) + " " + r.pattern;
@@ -210,6 +225,11 @@ class world {
       return true;
     };
     deps_.webhooks = &webhooks_;
+    std::filesystem::create_directories(dir_.path + "/dashboard/assets");
+    for (std::string f : {"index.html", "favicon.svg", "assets/index-3f9c1a.js"}) {
+      std::ofstream(dir_.path + "/dashboard/" + f) << "x";
+    }
+    deps_.dashboard_dir = dir_.path + "/dashboard";
     app_ = std::make_unique<api_app>(deps_, auth_deps{&keys, &jwt_, nullptr}, metrics_);
     add_key("org", role::admin, "");
     for (std::string t : {"acme", "beta"}) {
@@ -314,6 +334,14 @@ class world {
     auto alerts = boost::json::parse(a.body()).at("alerts").as_array();
     EXPECT_FALSE(alerts.empty()) << a.body();
     if (!alerts.empty()) ids_.alert = std::string(alerts.at(0).at("id").as_string());
+    // Five failed runs of eng-1: team A's failed_runs insight.
+    for (int i = 0; i < 5; ++i) {
+      auto f = ok(make(http::verb::post, "/api/v1/agents/eng-1/sessions", R"({"model": "m"})"));
+      const std::string sid(boost::json::parse(f.body()).at("session_id").as_string());
+      ok(make(http::verb::post, "/api/v1/sessions/" + sid + "/usage",
+              R"({"input_tokens": 5, "cost_usd": 0.01})"));
+      ok(make(http::verb::post, "/api/v1/sessions/" + sid + "/end", R"({"status": "failed"})"));
+    }
     ids_.spare_key = spare_;
     auto h = ok(make(http::verb::post, "/api/v1/webhooks",
                      R"({"url": "http://127.0.0.1:9/hook", "team_id": "acme"})"));
@@ -370,7 +398,7 @@ TEST(auth_matrix, without_a_credential_every_api_route_is_401) {
   for (const route& r : w.app().routes().routes()) {
     const std::string name = name_of(r);
     if (open_routes.contains(name)) {
-      auto res = w.send(http_request{r.method, r.pattern, 11}, "");
+      auto res = w.send(http_request{r.method, open_routes.at(name), 11}, "");
       EXPECT_EQ(res.result_int(), 200) << name;
       continue;
     }

@@ -91,6 +91,9 @@ std::string describe(const event& e) {
           },
           [&](const alert_acknowledged& p) { o << " " << boost::json::serialize(alert_data(p)); },
           [&](const alert_thresholds_set& p) { o << " " << boost::json::serialize(alert_data(p)); },
+          [&](const insight_dismissed& p) {
+            o << " team=" << p.team.str() << " insight=" << p.insight << " by=" << p.by;
+          },
           [&](const usage_decided& p) {
             o << " team=" << p.team.str() << " agent=" << p.agent.str()
               << " session=" << p.session.str() << " task=" << p.task.str() << " model=" << p.model
@@ -176,6 +179,8 @@ std::vector<event> one_of_each() {
                                         std::nullopt, event_id{}});
   add("e-end", session_ended{team_id{"acme"}, session_id{"s-1"}, session_status::failed});
   add("e-term", session_terminated{team_id{"acme"}, session_id{"s-1"}, "crossed:x"});
+  add("dismiss:model_downgrade:eng-1:opus",
+      insight_dismissed{team_id{"acme"}, "model_downgrade:eng-1:opus", "key_0123"});
   usage_recorded rec{sample_usage()};
   add("e-rec", rec);
   usage_rejected rej{sample_usage()};

@@ -30,8 +30,8 @@ namespace fs = std::filesystem;
 
 const std::set<std::string> http_methods = {"get",     "put",  "post",  "delete",
                                             "options", "head", "patch", "trace"};
-const std::set<std::string> open_paths = {"/healthz", "/readyz", "/metrics",
-                                          "/api/v1/openapi.yaml"};
+const std::set<std::string> open_paths = {
+    "/healthz", "/readyz", "/metrics", "/api/v1/openapi.yaml", "/", "/{file}", "/assets/{file}"};
 
 std::string lower(std::string_view s) {
   std::string out(s);

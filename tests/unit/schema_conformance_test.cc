@@ -228,6 +228,8 @@ std::map<std::string, std::string> samples() {
                                        {{50, "info", "{percent}% of {window} budget used"}},
                                        {{"in_app", true}, {"email", false}}}));
   add(ev("cfg-2", alert_thresholds_set{team_id{}, default_threshold_specs(), {}}));
+  add(ev("dismiss:model_downgrade:eng-1:opus",
+         insight_dismissed{team_id{"acme"}, "model_downgrade:eng-1:opus", "key_0123"}));
 
   // Reports: what encode_usage_report writes, and the shapes fleets send.
   usage_report r;
