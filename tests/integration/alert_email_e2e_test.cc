@@ -7,11 +7,11 @@
 #include <fstream>
 #include <map>
 #include <set>
-#include <thread>
 
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
 
+#include "tests/support/eventually.h"
 #include "tests/support/http_client.h"
 #include "tests/support/http_scenario.h"
 #include "tests/support/smtp_server.h"
@@ -94,11 +94,8 @@ TEST(AlertEmailEndToEnd, OneMessagePerAlertAndRuleOverStartTls) {
   auto mail = smtp.wait_for(6, 60s);
   ASSERT_EQ(mail.size(), 6u) << smtp.log() << p->log();
   // Every alert was read (beta's included) and made 6 deliveries, all of them sent.
-  auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (metric(c, "tally_alert_deliveries_total{state=\"delivered\"}") < 6 &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(100ms);  // polling interval of the condition above
-  }
+  eventually([&] { return metric(c, "tally_alert_deliveries_total{state=\"delivered\"}") >= 6; },
+             30s);
   EXPECT_EQ(metric(c, "tally_alerts_consumed_total"), 8);
   EXPECT_EQ(metric(c, "tally_alert_deliveries_total{state=\"created\"}"), 6);
   EXPECT_EQ(metric(c, "tally_alert_deliveries_total{state=\"delivered\"}"), 6);

@@ -6,16 +6,16 @@
 #include <cstdlib>
 #include <random>
 #include <set>
-#include <thread>
 
 #include <gtest/gtest.h>
-#include <librdkafka/rdkafka.h>
 
 #include "consumers/control.h"
+#include "tests/support/eventually.h"
 #include "tests/support/http_client.h"
 #include "tests/support/http_scenario.h"
 #include "tests/support/kafka_env.h"
 #include "tests/support/tally_process.h"
+#include "tests/support/topic_reader.h"
 
 namespace tally::test {
 namespace {
@@ -24,61 +24,13 @@ using namespace std::chrono_literals;
 
 const std::string admin_key = "tly_e2e_admin_key_0123456789abcdefghij";
 
-// Every record of a topic (all partitions, beginning to end): how often each event id appears,
-// from the CloudEvents `ce_id` header. Independent of the product's reader.
+// How often each event id appears on a topic (all partitions, beginning to end), from the
+// CloudEvents `ce_id` header. Independent of the product's reader.
 std::map<std::string, int> ids_on_topic(const std::string& brokers, const std::string& topic) {
-  char err[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(conf, "bootstrap.servers", brokers.c_str(), err, sizeof err);
-  rd_kafka_conf_set(conf, "group.id", "alerts-e2e-reader", err, sizeof err);
-  rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err);
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-  EXPECT_TRUE(rk) << err;
   std::map<std::string, int> ids;
-  if (!rk) return ids;
-  rd_kafka_poll_set_consumer(rk);
-  const rd_kafka_metadata_t* md = nullptr;
-  rd_kafka_topic_t* t = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
-  int partitions = 0;
-  if (!rd_kafka_metadata(rk, 0, t, &md, 10'000) && md->topic_cnt == 1) {
-    partitions = md->topics[0].partition_cnt;
+  for (auto& r : read_topic(brokers, topic)) {
+    if (auto h = r.headers.find("ce_id"); h != r.headers.end()) ++ids[h->second];
   }
-  if (md) rd_kafka_metadata_destroy(md);
-  rd_kafka_topic_destroy(t);
-  std::map<int, std::int64_t> end;
-  auto* list = rd_kafka_topic_partition_list_new(partitions);
-  for (int p = 0; p < partitions; ++p) {
-    std::int64_t lo = 0, hi = 0;
-    rd_kafka_query_watermark_offsets(rk, topic.c_str(), p, &lo, &hi, 10'000);
-    if (hi > lo) {
-      end[p] = hi;
-      rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = lo;
-    }
-  }
-  if (!end.empty()) {
-    rd_kafka_assign(rk, list);
-    auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (!end.empty() && std::chrono::steady_clock::now() < deadline) {
-      rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
-      if (!m) continue;
-      if (!m->err) {
-        rd_kafka_headers_t* h = nullptr;
-        const void* v = nullptr;
-        size_t n = 0;
-        if (!rd_kafka_message_headers(m, &h) && !rd_kafka_header_get_last(h, "ce_id", &v, &n)) {
-          ++ids[std::string(static_cast<const char*>(v), n)];
-        }
-        if (auto it = end.find(m->partition); it != end.end() && m->offset + 1 >= it->second) {
-          end.erase(it);
-        }
-      }
-      rd_kafka_message_destroy(m);
-    }
-    EXPECT_TRUE(end.empty()) << "could not read " << topic << " to its end";
-    rd_kafka_consumer_close(rk);
-  }
-  rd_kafka_topic_partition_list_destroy(list);
-  rd_kafka_destroy(rk);
   return ids;
 }
 
@@ -97,13 +49,13 @@ std::set<std::string> distinct(const std::map<std::string, int>& m) {
 // Polls until the topic holds exactly `expected` distinct ids (or the deadline).
 std::map<std::string, int> wait_for_ids(const http_scenario& s,
                                         const std::set<std::string>& expected) {
-  auto deadline = std::chrono::steady_clock::now() + 30s;
   std::map<std::string, int> ids;
-  while (std::chrono::steady_clock::now() < deadline) {
-    ids = ids_on_topic(s.o.brokers, s.topics.alerts);
-    if (distinct(ids) == expected) break;
-    std::this_thread::sleep_for(200ms);  // polling interval of the condition above
-  }
+  eventually(
+      [&] {
+        ids = ids_on_topic(s.o.brokers, s.topics.alerts);
+        return distinct(ids) == expected;
+      },
+      30s, 200ms);
   return ids;
 }
 
@@ -206,13 +158,13 @@ TEST(AlertsEndToEnd, CrossingsPublishedOnceAcrossKillNineAndReplay) {
   auto after = c->get("/api/v1/alerts?team_id=acme&limit=500");
   EXPECT_EQ(after.body, before.body);
   // The replay rebuilt the outbox; serving again drops it all as already published.
-  auto deadline = std::chrono::steady_clock::now() + 20s;
   std::string outbox;
-  do {
-    outbox = dump_store_raw(s.o.data_dir, {"outbox"});
-    if (outbox.empty()) break;
-    std::this_thread::sleep_for(100ms);  // polling interval of the condition above
-  } while (std::chrono::steady_clock::now() < deadline);
+  eventually(
+      [&] {
+        outbox = dump_store_raw(s.o.data_dir, {"outbox"});
+        return outbox.empty();
+      },
+      20s);
   EXPECT_EQ(outbox, "");
   EXPECT_EQ(records_on(s.o.brokers, s.topics.alerts), published);
   EXPECT_EQ(distinct(ids_on_topic(s.o.brokers, s.topics.alerts)), expected);

@@ -7,7 +7,6 @@
 #include <fstream>
 #include <map>
 #include <set>
-#include <thread>
 
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
@@ -16,6 +15,7 @@
 #include "consumers/webhook_registry.h"
 #include "consumers/webhook_signature.h"
 #include "producers/producer.h"
+#include "tests/support/eventually.h"
 #include "tests/support/http_client.h"
 #include "tests/support/http_scenario.h"
 #include "tests/support/tally_process.h"
@@ -105,16 +105,6 @@ bool delivered_all(const webhook_receiver& rx, const std::string& path,
     bool ok = false;
     for (auto& r : got[id]) ok = ok || (r.status >= 200 && r.status < 300);
     if (!ok) return false;
-  }
-  return true;
-}
-
-// Polls a condition on the server's state (the API, a topic) until it holds or the deadline.
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds deadline) {
-  const auto until = std::chrono::steady_clock::now() + deadline;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(100ms);  // polling interval of the condition above
   }
   return true;
 }
