@@ -65,16 +65,9 @@ alert_dispatcher::alert_dispatcher(dispatcher_options options, webhook_registry&
   if (options_.retry_schedule_ms.empty()) options_.retry_schedule_ms = default_retry_schedule_ms();
   store_ = std::make_unique<delivery_store>(options_.path);
   sender_ = std::make_unique<webhook_sender>(options_.http, [this](webhook_result w) {
-    result r;
-    {
-      std::lock_guard lock(mu_);
-      auto it = tags_.find(w.tag);
-      if (it == tags_.end()) return;
-      r.tag = w.tag;
-      r.target = it->second.target;
-      r.event_id = it->second.event_id;
-      r.attempt.manual = it->second.manual;
-    }
+    auto started = result_of(w.tag);
+    if (!started) return;
+    result r = std::move(*started);
     r.ok = w.http_status >= 200 && w.http_status < 300;
     r.gone = w.http_status == 410;
     r.attempt.at = w.started_ms;
@@ -306,6 +299,27 @@ void alert_dispatcher::schedule_loop() {
   }
 }
 
+std::uint64_t alert_dispatcher::begin_attempt(const std::string& target,
+                                              const std::string& event_id, bool manual) {
+  busy_.insert({target, event_id});
+  std::lock_guard lock(mu_);
+  const std::uint64_t tag = next_tag_++;
+  tags_[tag] = {target, event_id, manual};
+  return tag;
+}
+
+std::optional<alert_dispatcher::result> alert_dispatcher::result_of(std::uint64_t tag) {
+  std::lock_guard lock(mu_);
+  auto it = tags_.find(tag);
+  if (it == tags_.end()) return std::nullopt;
+  result r;
+  r.tag = tag;
+  r.target = it->second.target;
+  r.event_id = it->second.event_id;
+  r.attempt.manual = it->second.manual;
+  return r;
+}
+
 void alert_dispatcher::start_attempt(const std::string& target, const std::string& event_id,
                                      time_ms now) {
   auto d = store_->get(target, event_id);
@@ -332,13 +346,7 @@ void alert_dispatcher::start_attempt(const std::string& target, const std::strin
     if (!sub->enabled && !manual) return cancel("subscription disabled");
     auto payload = webhook_body(*body);
     if (!payload) return cancel("not an alert");
-    std::uint64_t tag;
-    {
-      std::lock_guard lock(mu_);
-      tag = next_tag_++;
-      tags_[tag] = {target, event_id, manual};
-    }
-    busy_.insert({target, event_id});
+    const std::uint64_t tag = begin_attempt(target, event_id, manual);
     sender_->submit({tag, sub->url, event_id, std::move(*payload), sub->secret});
     return;
   }
@@ -347,13 +355,7 @@ void alert_dispatcher::start_attempt(const std::string& target, const std::strin
   if (rule == options_.email_rules.end() || !options_.relay) return cancel("email rule removed");
   auto ev = decode_event(*body);
   if (!ev) return cancel("not an alert");
-  std::uint64_t tag;
-  {
-    std::lock_guard lock(mu_);
-    tag = next_tag_++;
-    tags_[tag] = {target, event_id, manual};
-  }
-  busy_.insert({target, event_id});
+  const std::uint64_t tag = begin_attempt(target, event_id, manual);
   {
     std::lock_guard lock(email_mu_);
     email_jobs_.emplace_back(tag, alert_email(*ev, rule->recipients));
@@ -371,16 +373,9 @@ void alert_dispatcher::email_loop() {
       job = std::move(email_jobs_.front());
       email_jobs_.pop_front();
     }
-    result r;
-    {
-      std::lock_guard lock(mu_);
-      auto it = tags_.find(job.first);
-      if (it == tags_.end()) continue;
-      r.tag = job.first;
-      r.target = it->second.target;
-      r.event_id = it->second.event_id;
-      r.attempt.manual = it->second.manual;
-    }
+    auto begun = result_of(job.first);
+    if (!begun) continue;
+    result r = std::move(*begun);
     const time_ms started = wall_ms();
     auto sent = send_email(*options_.relay, job.second);
     r.ok = sent.ok;

@@ -123,6 +123,10 @@ class alert_dispatcher {
   void schedule_loop();
   void email_loop();
   void start_attempt(const std::string& target, const std::string& event_id, time_ms now);
+  // Marks the delivery busy and gives its attempt a tag (scheduler thread).
+  std::uint64_t begin_attempt(const std::string& target, const std::string& event_id, bool manual);
+  // The result of the attempt of a tag, to be completed; nullopt for an unknown tag.
+  std::optional<result> result_of(std::uint64_t tag);
   void finish(result r, time_ms now);
   void dead_letter(const delivery_row& d, const std::string& reason);
   std::vector<std::pair<std::string, std::string>> targets_of(std::string_view cloudevent,
