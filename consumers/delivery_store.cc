@@ -4,7 +4,9 @@
 #include <stdexcept>
 
 #include <rocksdb/write_batch.h>
+
 #include <boost/json.hpp>
+#include "schemas/json_fields.h"
 
 namespace tally {
 namespace json = boost::json;
@@ -64,17 +66,13 @@ std::optional<delivery_attempt> decode_attempt(std::string_view text) {
   if (ec || !v.is_object()) return std::nullopt;
   auto& o = v.get_object();
   delivery_attempt a;
-  auto i64 = [&](const char* k) {
-    auto* x = o.if_contains(k);
-    return x && x->is_int64() ? x->get_int64() : 0;
-  };
-  a.n = static_cast<int>(i64("n"));
-  a.at = i64("at");
-  a.duration_ms = i64("duration_ms");
-  a.status = static_cast<int>(i64("status"));
-  if (auto* x = o.if_contains("timed_out"); x && x->is_bool()) a.timed_out = x->get_bool();
-  if (auto* x = o.if_contains("manual"); x && x->is_bool()) a.manual = x->get_bool();
-  if (auto* x = o.if_contains("error"); x && x->is_string()) a.error = x->get_string();
+  a.n = static_cast<int>(int64_field(o, "n"));
+  a.at = int64_field(o, "at");
+  a.duration_ms = int64_field(o, "duration_ms");
+  a.status = static_cast<int>(int64_field(o, "status"));
+  a.timed_out = bool_field(o, "timed_out", false);
+  a.manual = bool_field(o, "manual", false);
+  a.error = string_field(o, "error");
   return a;
 }
 
@@ -120,27 +118,19 @@ std::optional<delivery_row> decode_delivery(std::string_view text) {
   auto v = json::parse(text, ec);
   if (ec || !v.is_object()) return std::nullopt;
   auto& o = v.get_object();
-  auto str = [&](const char* k) -> std::string {
-    auto* x = o.if_contains(k);
-    return x && x->is_string() ? std::string(x->get_string()) : std::string();
-  };
-  auto i64 = [&](const char* k) {
-    auto* x = o.if_contains(k);
-    return x && x->is_int64() ? x->get_int64() : 0;
-  };
   delivery_row d;
-  d.target = str("target");
-  d.event_id = str("event_id");
-  d.channel = str("channel");
-  d.event_type = str("event_type");
-  d.state = state_of(str("state"));
-  d.attempts = static_cast<int>(i64("attempts"));
-  d.created_at = i64("created_at");
-  d.next_at = i64("next_at");
-  d.updated_at = i64("updated_at");
-  d.last_status = static_cast<int>(i64("last_status"));
-  d.last_error = str("last_error");
-  d.reason = str("reason");
+  d.target = string_field(o, "target");
+  d.event_id = string_field(o, "event_id");
+  d.channel = string_field(o, "channel");
+  d.event_type = string_field(o, "event_type");
+  d.state = state_of(string_field(o, "state"));
+  d.attempts = static_cast<int>(int64_field(o, "attempts"));
+  d.created_at = int64_field(o, "created_at");
+  d.next_at = int64_field(o, "next_at");
+  d.updated_at = int64_field(o, "updated_at");
+  d.last_status = static_cast<int>(int64_field(o, "last_status"));
+  d.last_error = string_field(o, "last_error");
+  d.reason = string_field(o, "reason");
   if (d.target.empty() || d.event_id.empty()) return std::nullopt;
   return d;
 }

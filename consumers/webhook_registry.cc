@@ -5,6 +5,8 @@
 
 #include <boost/json.hpp>
 
+#include "schemas/json_fields.h"
+
 namespace tally {
 namespace json = boost::json;
 
@@ -37,31 +39,19 @@ boost::system::result<webhook_subscription> decode_webhook_record(std::string_vi
   if (ec) return ec;
   if (!v.is_object()) return make_error_code(json::error::not_object);
   auto& o = v.get_object();
-  auto str = [&](const char* k) -> std::string {
-    auto* x = o.if_contains(k);
-    return x && x->is_string() ? std::string(x->get_string()) : std::string();
-  };
-  auto i64 = [&](const char* k) -> std::int64_t {
-    auto* x = o.if_contains(k);
-    return x && x->is_int64() ? x->get_int64() : 0;
-  };
-  auto boolean = [&](const char* k, bool dflt) {
-    auto* x = o.if_contains(k);
-    return x && x->is_bool() ? x->get_bool() : dflt;
-  };
   webhook_subscription s;
-  s.id = str("id");
-  s.url = str("url");
-  s.team = str("team_id");
-  s.min_level = str("min_level");
-  s.secret = str("secret");
-  s.description = str("description");
-  s.created_at = i64("created_at");
-  s.enabled = boolean("enabled", true);
-  s.disabled_reason = str("disabled_reason");
-  s.disabled_at = i64("disabled_at");
-  s.deleted = boolean("deleted", false);
-  s.version = i64("version");
+  s.id = string_field(o, "id");
+  s.url = string_field(o, "url");
+  s.team = string_field(o, "team_id");
+  s.min_level = string_field(o, "min_level");
+  s.secret = string_field(o, "secret");
+  s.description = string_field(o, "description");
+  s.created_at = int64_field(o, "created_at");
+  s.enabled = bool_field(o, "enabled", true);
+  s.disabled_reason = string_field(o, "disabled_reason");
+  s.disabled_at = int64_field(o, "disabled_at");
+  s.deleted = bool_field(o, "deleted", false);
+  s.version = int64_field(o, "version");
   if (s.id.empty() || (!s.deleted && (s.url.empty() || s.secret.empty())))
     return make_error_code(json::error::not_found);
   return s;

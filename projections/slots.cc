@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "projections/budget.h"
+#include "schemas/json_fields.h"
 
 namespace tally {
 namespace json = boost::json;
@@ -38,11 +39,8 @@ std::vector<queued_session> decode_queue(const std::optional<std::string>& row) 
   for (auto& x : v->get_array()) {
     if (!x.is_object()) continue;
     auto& o = x.get_object();
-    auto str = [&](const char* k) {
-      auto* f = o.if_contains(k);
-      return f && f->is_string() ? std::string(f->get_string()) : std::string();
-    };
-    out.push_back({session_id{str("session_id")}, agent_id{str("agent_id")}});
+    out.push_back(
+        {session_id{string_field(o, "session_id")}, agent_id{string_field(o, "agent_id")}});
   }
   return out;
 }
