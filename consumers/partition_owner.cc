@@ -43,7 +43,12 @@ partition_owner::partition_owner(owner_options options, ledger_store& store, pro
       pricing_(pricing),
       policy_(policy),
       state_(&store),
-      live_(state_) {
+      live_(state_),
+      writer_(store, [this](const store_writer::job& j) {
+        counters_.flushes.fetch_add(1, std::memory_order_relaxed);
+        if (options_.after_outbox_flush && j.batch->has_outbox) options_.after_outbox_flush();
+        if (!j.folded.empty() && options_.after_flush) options_.after_flush(j.folded);
+      }) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   set(conf, "bootstrap.servers", options_.brokers);
   set(conf, "group.id", options_.group_id);
@@ -137,7 +142,7 @@ void partition_owner::reassign() {
 
 void partition_owner::revoked() {
   std::lock_guard lock(mu_);
-  flush();
+  flush(true);
   live_.clear_pending();
   partitions_.clear();
   counters_.caught_up = false;
@@ -273,27 +278,25 @@ void partition_owner::stage_offsets() {
   }
 }
 
-void partition_owner::flush() {
+void partition_owner::flush(bool wait) {
   stage_offsets();
-  auto changes = state_.drain();
-  if (!changes.empty()) {
-    auto s = store_.write(changes);
-    if (!s.ok()) throw std::runtime_error("store write failed: " + s.ToString());
-    counters_.flushes.fetch_add(1, std::memory_order_relaxed);
-    if (options_.after_outbox_flush &&
-        std::any_of(changes.begin(), changes.end(),
-                    [](const ledger_state::change& c) { return c.cf == column::outbox; })) {
-      options_.after_outbox_flush();
-    }
+  // The batch before this one is written first: batches reach the store in log order, and
+  // the rows it left clean in the cache may be evicted once the store has them.
+  retire();
+  if (state_.dirty_count() > 0) {
+    writer_.submit({state_.drain_batch(), std::move(folded_)});
   }
-  if (!folded_.empty()) {
-    options_.after_flush(folded_);
-    folded_.clear();
-  }
+  folded_.clear();
   since_flush_ = 0;
   last_flush_ = std::chrono::steady_clock::now();
-  // Keep memory bounded: the store holds everything once flushed. The hot rows stay cached
-  // until the cache outgrows its bound (re-reading them every flush costs more than the fold).
+  if (wait) retire();
+}
+
+void partition_owner::retire() {
+  writer_.wait();
+  state_.retire_in_flight();
+  // Keep memory bounded: the store holds everything written. The hot rows stay cached until
+  // the cache outgrows its bound (re-reading them every flush costs more than the fold).
   state_.evict_clean_over(max_cached_rows);
 }
 
@@ -348,11 +351,11 @@ void partition_owner::run(const std::atomic<bool>& stop) {
   rd_kafka_queue_destroy(queue);
   {
     std::lock_guard lock(mu_);
-    flush();
+    flush(true);
   }
   rd_kafka_consumer_close(rk_);
   std::lock_guard lock(mu_);
-  flush();
+  flush(true);
 }
 
 void partition_owner::measure_lag() {

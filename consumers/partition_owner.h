@@ -36,6 +36,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "consumers/ledger_gateway.h"
+#include "consumers/store_writer.h"
 #include "producers/producer.h"
 #include "projections/decide.h"
 #include "projections/store.h"
@@ -55,13 +56,13 @@ struct owner_options {
   time_ms late_grace_ms = 7 * 86'400'000;  // reports older than this are refused
   time_ms future_skew_ms = 5 * 60'000;     // reports further ahead are refused
   std::string source = "tally";            // CloudEvents source of decided events
-  // Called on the owner thread after a flush that wrote outbox rows (the outbox publisher's
-  // notify); must not block.
+  // Called on the store writer's thread once a WriteBatch that wrote outbox rows is committed
+  // (the outbox publisher's notify); must not block.
   std::function<void()> after_outbox_flush;
-  // Called on the owner thread after each flush that folded events (once its WriteBatch is
-  // committed: readers see the new state), with the events folded in it, duplicates left out,
-  // in log order; must not block (the live stream hub copies what it streams). Unset: the fold
-  // keeps no copy.
+  // Called on the store writer's thread once each WriteBatch that folded events is committed
+  // (readers see the new state), with the events folded in it, duplicates left out, in log
+  // order; must not block (the live stream hub copies what it streams). Unset: the fold keeps
+  // no copy.
   std::function<void(const std::vector<event>&)> after_flush;
 };
 
@@ -116,7 +117,11 @@ class partition_owner final : public ledger_gateway {
   void fold_record(const rd_kafka_message_t* m);
   void settle_reports(std::int32_t partition);
   void decide_record(const rd_kafka_message_t* m);
-  void flush();
+  // Hands what was folded since the last flush to the store writer, as one WriteBatch with the
+  // offsets; with wait, returns once it is written.
+  void flush(bool wait = false);
+  // Waits for the write in flight, then lets the state forget it and evicts clean rows.
+  void retire();
   void stage_offsets();  // puts the folded offsets not yet in the state into its meta column
 
   struct partition {
@@ -152,6 +157,7 @@ class partition_owner final : public ledger_gateway {
   std::chrono::steady_clock::time_point last_flush_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_lag_ = std::chrono::steady_clock::now();
   void measure_lag();
+  store_writer writer_;  // last member: its thread stops before the rest is destroyed
 };
 
 }  // namespace tally

@@ -481,10 +481,16 @@ void ledger_state::scan_entities(std::string_view prefix,
 void ledger_state::scan_usage_log(
     std::string_view from, std::string_view to,
     const std::function<bool(std::string_view, std::string_view)>& f) {
-  // The rows not yet drained, merged into the store's, last key first.
+  // The rows not yet drained or not yet written, merged into the store's, last key first.
   std::map<std::string_view, std::string_view, std::greater<>> cached;
   for (auto& [k, v] : usage_rows_) {
     if (k >= from && k < to) cached.emplace(k, v);
+  }
+  if (in_flight_) {  // drained rows the store may not have yet (older than usage_rows_)
+    for (std::size_t i = in_flight_->usage_from; i < in_flight_->changes.size(); ++i) {
+      auto& c = in_flight_->changes[i];
+      if (c.key >= from && c.key < to) cached.emplace(c.key, c.value);
+    }
   }
   auto next = cached.begin();
   bool go = true;
@@ -754,6 +760,20 @@ std::vector<ledger_state::change> ledger_state::drain() {
   for (auto& [k, v] : usage_rows_) out.push_back({column::usage, std::move(k), std::move(v)});
   usage_rows_.clear();
   return out;
+}
+
+std::shared_ptr<const ledger_state::batch> ledger_state::drain_batch() {
+  auto b = std::make_shared<batch>();
+  b->changes = drain();
+  // drain() puts the usage rows last.
+  b->usage_from =
+      static_cast<std::size_t>(std::find_if(b->changes.begin(), b->changes.end(),
+                                            [](const change& c) { return c.cf == column::usage; }) -
+                               b->changes.begin());
+  b->has_outbox = std::any_of(b->changes.begin(), b->changes.end(),
+                              [](const change& c) { return c.cf == column::outbox; });
+  in_flight_ = b;
+  return b;
 }
 
 std::size_t ledger_state::dirty_count() const {

@@ -44,7 +44,7 @@ class state_source {
   }
   // Calls f(key, value) for every row in [from, to), last key first, while f returns true.
   virtual void scan_back(column cf, std::string_view from, std::string_view to,
-                    const std::function<bool(std::string_view, std::string_view)>& f) const {
+                         const std::function<bool(std::string_view, std::string_view)>& f) const {
     (void)cf, (void)from, (void)to, (void)f;
   }
 };
@@ -173,6 +173,17 @@ class ledger_state {
   };
   std::vector<change> drain();
   std::size_t dirty_count() const;
+  // A drained batch on its way to the store: drain() as one shared object, which the state
+  // keeps as its in-flight batch until retire_in_flight(). Its rows stay readable meanwhile:
+  // the cache keeps the rows it drained (clean) and the usage log scans the batch's usage rows.
+  struct batch {
+    std::vector<change> changes;
+    std::size_t usage_from = 0;  // changes[usage_from..] are the usage log rows
+    bool has_outbox = false;     // some change is in the outbox column
+  };
+  std::shared_ptr<const batch> drain_batch();
+  // The in-flight batch is in the store now (or given up): forget it.
+  void retire_in_flight() { in_flight_.reset(); }
 
   // Drops cached rows that have no pending change, to bound memory.
   void evict_clean();
@@ -222,7 +233,8 @@ class ledger_state {
   std::vector<std::string> dirty_rows_[column_count];
   // Usage log rows not yet drained: written once, never read back by key, so no cache entry.
   std::vector<std::pair<std::string, std::string>> usage_rows_;
-  std::string scratch_;  // key buffer of the fold
+  std::shared_ptr<const batch> in_flight_;  // drained, maybe not yet in the store
+  std::string scratch_;                     // key buffer of the fold
   // The org, team, agent, model and effort rows a usage event touches, by the event's
   // dimensions: one lookup instead of twelve. Points into totals_ (node pointers are stable);
   // cleared whenever rows leave totals_.

@@ -103,6 +103,74 @@ void BM_ledger_state_apply(benchmark::State& state) {
 }
 BENCHMARK(BM_ledger_state_apply);
 
+// The fold as the projector runs it, without Kafka and without RocksDB: decode each record,
+// apply it, and every 8,000 records drain the changes and evict as partition_owner::flush does.
+// The events mix 8 teams, 64 agents, 16 sessions per agent and 32 tasks over 4 days, as
+// tally_bench_fold's do; the ids are new every round so nothing is a duplicate.
+void BM_fold_steady(benchmark::State& state) {
+  const char* models[] = {"claude-sonnet-4-5", "claude-opus-4-1", "gpt-5", "gpt-5-mini",
+                          "gemini-2.5-pro"};
+  const char* efforts[] = {"", "low", "medium", "high"};
+  std::vector<tally::event> events;
+  std::uint64_t x = 42;
+  auto rng = [&x] {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    return x;
+  };
+  for (int i = 0; i < 64'000; ++i) {
+    auto e = sample_usage(i);
+    auto& u = std::get<tally::usage_recorded>(e.payload);
+    const int a = static_cast<int>(rng() % 64);
+    u.team = tally::team_id{"team-" + std::to_string(a % 8)};
+    u.agent = tally::agent_id{"agent-" + std::to_string(a)};
+    u.session = tally::session_id{"sess-" + std::to_string(a) + "-" + std::to_string(rng() % 16)};
+    u.task = rng() % 2 ? tally::task_id{"task-" + std::to_string(rng() % 32)} : tally::task_id{};
+    u.model = models[rng() % 5];
+    u.effort = efforts[rng() % 4];
+    u.occurred_at = 1'795'000'000'000 + static_cast<std::int64_t>(rng() % (4 * 86'400'000LL));
+    auto ts = tally::format_rfc3339(u.occurred_at);
+    u.day = ts.substr(0, 10);
+    u.month = ts.substr(0, 7);
+    e.time = u.occurred_at;
+    events.push_back(std::move(e));
+  }
+  std::vector<std::string> texts;
+  tally::ledger_state s;
+  int round = 0;
+  auto encode_round = [&] {
+    texts.clear();
+    for (auto& e : events) {
+      e.id = tally::event_id{"ev-" + std::to_string(round) + "-" + e.id.str()};
+      texts.push_back(tally::encode_event(e));
+    }
+    ++round;
+  };
+  encode_round();
+  std::size_t i = 0, since_flush = 0, rows = 0;
+  for (auto _ : state) {
+    if (i == texts.size()) {
+      state.PauseTiming();
+      encode_round();
+      i = 0;
+      state.ResumeTiming();
+    }
+    auto e = tally::decode_event(texts[i++]);
+    if (!e) state.SkipWithError("decode failed");
+    auto r = s.apply(*e);
+    benchmark::DoNotOptimize(r);
+    if (++since_flush == 8'000) {
+      rows += s.drain().size();
+      s.evict_clean_over(200'000);
+      since_flush = 0;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["rows_per_event"] =
+      static_cast<double>(rows) /
+      static_cast<double>(std::max<std::int64_t>(1, state.iterations()));
+}
+BENCHMARK(BM_fold_steady);
+
 void BM_for_each_total(benchmark::State& state) {
   auto e = sample_usage(7);
   const auto& u = std::get<tally::usage_recorded>(e.payload);

@@ -1,0 +1,62 @@
+#include "consumers/store_writer.h"
+
+#include <stdexcept>
+
+namespace tally {
+
+store_writer::store_writer(ledger_store& store, std::function<void(const job&)> done)
+    : store_(store), done_(std::move(done)), thread_([this] { run(); }) {}
+
+store_writer::~store_writer() {
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !busy_; });
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void store_writer::submit(job j) {
+  wait();
+  {
+    std::lock_guard lock(mu_);
+    next_ = std::move(j);
+    busy_ = true;
+  }
+  cv_.notify_all();
+}
+
+void store_writer::wait() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return !busy_; });
+  if (!error_.empty()) throw std::runtime_error("store write failed: " + error_);
+}
+
+bool store_writer::idle() const {
+  std::lock_guard lock(mu_);
+  return !busy_;
+}
+
+void store_writer::run() {
+  for (;;) {
+    job j;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || next_.has_value(); });
+      if (!next_) return;
+      j = std::move(*next_);
+      next_.reset();
+    }
+    auto s = store_.write(j.batch->changes);
+    if (s.ok() && done_) done_(j);
+    {
+      std::lock_guard lock(mu_);
+      if (!s.ok()) error_ = s.ToString();
+      busy_ = false;
+    }
+    cv_.notify_all();
+  }
+}
+
+}  // namespace tally

@@ -1,0 +1,127 @@
+// The fold's writes off the owner thread: a drained batch stays readable (usage log, dedup
+// markers) until it is in the store, batches reach the store in order with their folded events
+// reported once each, and a failed write stops the fold.
+#include "consumers/store_writer.h"
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+#include <filesystem>
+#include <stdexcept>
+
+namespace tally {
+namespace {
+
+struct temp_dir {
+  std::filesystem::path path;
+  explicit temp_dir(const std::string& name)
+      : path(std::filesystem::temp_directory_path() /
+             ("tally-" + name + "-" + std::to_string(::getpid()))) {
+    std::filesystem::remove_all(path);
+  }
+  ~temp_dir() { std::filesystem::remove_all(path); }
+};
+
+const time_ms t0 = 1'795'428'000'000;  // 2026-11-23T10:00:00Z
+
+event usage(int i) {
+  usage_decided u;
+  u.team = team_id{"acme"};
+  u.agent = agent_id{"eng-1"};
+  u.model = "opus";
+  u.tokens = {.input = 10, .output = 2};
+  u.cost = nanos{1'000 + i};
+  u.occurred_at = t0 + i;
+  u.day = "2026-11-23";
+  u.month = "2026-11";
+  event e;
+  e.id = event_id{"u" + std::to_string(i)};
+  e.time = u.occurred_at;
+  e.payload = usage_recorded{u};
+  return e;
+}
+
+std::size_t usage_rows(ledger_state& s) {
+  std::size_t n = 0;
+  s.scan_usage_log("acme/", "acme0", [&](std::string_view, std::string_view) {
+    ++n;
+    return true;
+  });
+  return n;
+}
+
+TEST(store_writer, a_drained_batch_stays_readable_until_it_is_in_the_store) {
+  temp_dir dir("in-flight");
+  ledger_store store({.path = dir.path.string()});
+  ledger_state state(&store);
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(state.apply(usage(i)), fold_outcome::applied);
+  auto batch = state.drain_batch();
+  EXPECT_EQ(state.dirty_count(), 0u);
+  EXPECT_EQ(batch->changes.size() - batch->usage_from, 10u);
+  EXPECT_FALSE(batch->has_outbox);
+  // Drained, not written: the rows are read from the batch and the cache.
+  EXPECT_EQ(usage_rows(state), 10u);
+  EXPECT_TRUE(state.seen(team_id{"acme"}, event_id{"u3"}));
+  EXPECT_EQ(state.apply(usage(3)), fold_outcome::duplicate);
+  EXPECT_EQ(state.get_totals("t/acme/d/2026-11-23").events, 10);
+  // Written and still in flight: each row once.
+  ASSERT_TRUE(store.write(batch->changes).ok());
+  EXPECT_EQ(usage_rows(state), 10u);
+  // Retired and evicted: the store answers.
+  state.retire_in_flight();
+  state.evict_clean_over(0);
+  EXPECT_EQ(usage_rows(state), 10u);
+  EXPECT_TRUE(state.seen(team_id{"acme"}, event_id{"u3"}));
+  EXPECT_EQ(state.apply(usage(3)), fold_outcome::duplicate);
+  EXPECT_EQ(state.get_totals("t/acme/d/2026-11-23").events, 10);
+}
+
+TEST(store_writer, batches_reach_the_store_in_order_and_are_reported_once_each) {
+  temp_dir dir("order");
+  ledger_store store({.path = dir.path.string()});
+  ledger_state state(&store);
+  std::vector<std::string> reported;  // written by the writer's thread
+  std::vector<std::int64_t> stored;   // the offset in the store when each batch was reported
+  {
+    store_writer writer(store, [&](const store_writer::job& j) {
+      for (auto& e : j.folded) reported.push_back(e.id.str());
+      auto v = store.get(column::meta, "ledger/0");
+      std::int64_t n = -1;
+      if (v) decode_i64(*v, n);
+      stored.push_back(n);
+    });
+    for (int i = 0; i < 50; ++i) {
+      state.apply(usage(i));
+      state.set_meta_i64("ledger/0", i + 1);
+      writer.submit({state.drain_batch(), {usage(i)}});
+    }
+    writer.wait();
+    EXPECT_TRUE(writer.idle());
+  }
+  ASSERT_EQ(reported.size(), 50u);
+  ASSERT_EQ(stored.size(), 50u);
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(reported[i], "u" + std::to_string(i));
+    EXPECT_EQ(stored[i], i + 1);  // its own batch is in the store when it is reported
+  }
+  ledger_state fresh(&store);
+  EXPECT_EQ(usage_rows(fresh), 50u);
+  EXPECT_EQ(fresh.get_totals("t/acme/d/2026-11-23").events, 50);
+}
+
+TEST(store_writer, a_failed_write_is_reported_and_nothing_is_announced) {
+  temp_dir dir("failed");
+  { ledger_store created({.path = dir.path.string()}); }
+  ledger_store read_only({.path = dir.path.string(), .read_only = true});
+  ledger_state state(&read_only);
+  int announced = 0;
+  store_writer writer(read_only, [&](const store_writer::job&) { ++announced; });
+  state.apply(usage(1));
+  writer.submit({state.drain_batch(), {usage(1)}});
+  EXPECT_THROW(writer.wait(), std::runtime_error);
+  EXPECT_THROW(writer.submit({state.drain_batch(), {}}), std::runtime_error);
+  EXPECT_EQ(announced, 0);
+}
+
+}  // namespace
+}  // namespace tally
