@@ -404,6 +404,7 @@ std::optional<std::string> ledger_state::raw_row(column cf, std::string_view key
     auto& t = load_totals(key);
     return encode_totals(t.value);
   }
+  if (cf == column::dedup) return marker(key);
   auto& r = load(cf, key);
   if (!r.present) return std::nullopt;
   return r.value;
@@ -534,9 +535,9 @@ std::optional<original_answer> decode_original(std::string_view marker) {
 }
 
 std::optional<original_answer> ledger_state::original(const team_id& t, const event_id& id) {
-  auto& r = load(column::dedup, t.str() + "/" + id.str());
-  if (!r.present) return std::nullopt;
-  return decode_original(r.value);
+  auto m = marker(t.str() + "/" + id.str());
+  if (!m) return std::nullopt;
+  return decode_original(*m);
 }
 
 bool ledger_state::seen(const team_id& t, const event_id& id) {
@@ -544,7 +545,24 @@ bool ledger_state::seen(const team_id& t, const event_id& id) {
   key.reserve(t.str().size() + id.str().size() + 1);
   key.append(t.str()).push_back('/');
   key.append(id.str());
-  return load(column::dedup, key).present;
+  return marker(key).has_value();
+}
+
+std::optional<std::string> ledger_state::marker(std::string_view key) {
+  if (auto it = marker_index_.find(key); it != marker_index_.end()) {
+    return markers_[it->second].second;
+  }
+  if (in_flight_) {
+    auto& c = in_flight_->changes;
+    auto first = c.begin() + static_cast<std::ptrdiff_t>(in_flight_->markers_from);
+    auto last = c.begin() + static_cast<std::ptrdiff_t>(in_flight_->markers_to);
+    auto it = std::lower_bound(first, last, key,
+                               [](const change& x, std::string_view k) { return x.key < k; });
+    if (it != last && it->key == key) return it->value;
+  }
+  if (source_) return source_->get(column::dedup, key);
+  if (auto it = drained_markers_.find(key); it != drained_markers_.end()) return it->second;
+  return std::nullopt;
 }
 
 std::optional<std::string> ledger_state::entity(std::string_view key) {
@@ -583,7 +601,7 @@ fold_outcome ledger_state::apply(const event& e) {
   marker_key.reserve(team.str().size() + e.id.str().size() + 1);
   marker_key.append(team.str()).push_back('/');
   marker_key.append(e.id.str());
-  if (load(column::dedup, marker_key).present) return fold_outcome::duplicate;
+  if (marker(marker_key)) return fold_outcome::duplicate;
 
   std::string marker_day;
   std::visit(
@@ -732,7 +750,8 @@ fold_outcome ledger_state::apply(const event& e) {
       },
       e.payload);
   if (marker_day.empty()) marker_day = day_of_utc(e.time);
-  put(column::dedup, marker_key, std::move(marker_day));
+  markers_.emplace_back(std::move(marker_key), std::move(marker_day));
+  marker_index_.emplace(markers_.back().first, markers_.size() - 1);
   return fold_outcome::applied;
 }
 
@@ -755,6 +774,15 @@ std::vector<ledger_state::change> ledger_state::drain() {
       out.push_back({static_cast<column>(c), k, r.value});
     }
     keys.clear();
+    if (static_cast<column>(c) == column::dedup) {
+      marker_index_.clear();
+      std::sort(markers_.begin(), markers_.end());
+      for (auto& [k, v] : markers_) {
+        if (!source_) drained_markers_.emplace(k, v);
+        out.push_back({column::dedup, std::move(k), std::move(v)});
+      }
+      markers_.clear();
+    }
   }
   std::sort(usage_rows_.begin(), usage_rows_.end());
   for (auto& [k, v] : usage_rows_) out.push_back({column::usage, std::move(k), std::move(v)});
@@ -770,6 +798,11 @@ std::shared_ptr<const ledger_state::batch> ledger_state::drain_batch() {
       static_cast<std::size_t>(std::find_if(b->changes.begin(), b->changes.end(),
                                             [](const change& c) { return c.cf == column::usage; }) -
                                b->changes.begin());
+  auto is_marker = [](const change& c) { return c.cf == column::dedup; };
+  auto first = std::find_if(b->changes.begin(), b->changes.end(), is_marker);
+  b->markers_from = static_cast<std::size_t>(first - b->changes.begin());
+  b->markers_to = static_cast<std::size_t>(std::find_if_not(first, b->changes.end(), is_marker) -
+                                           b->changes.begin());
   b->has_outbox = std::any_of(b->changes.begin(), b->changes.end(),
                               [](const change& c) { return c.cf == column::outbox; });
   in_flight_ = b;
@@ -779,7 +812,7 @@ std::shared_ptr<const ledger_state::batch> ledger_state::drain_batch() {
 std::size_t ledger_state::dirty_count() const {
   std::size_t n = dirty_totals_.size();
   for (auto& v : dirty_rows_) n += v.size();
-  return n + usage_rows_.size();
+  return n + usage_rows_.size() + markers_.size();
 }
 
 std::size_t ledger_state::cached_count() const {
@@ -789,9 +822,7 @@ std::size_t ledger_state::cached_count() const {
 }
 
 void ledger_state::evict_clean_over(std::size_t max_cached) {
-  // Dedup markers are read again only for a duplicate: the store answers those.
-  std::erase_if(rows_[static_cast<int>(column::dedup)],
-                [](const auto& kv) { return !kv.second.dirty; });
+  // (Dedup markers are not cached once drained: the store answers a duplicate.)
   if (cached_count() > max_cached) evict_clean();
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -178,8 +179,9 @@ class ledger_state {
   // the cache keeps the rows it drained (clean) and the usage log scans the batch's usage rows.
   struct batch {
     std::vector<change> changes;
-    std::size_t usage_from = 0;  // changes[usage_from..] are the usage log rows
-    bool has_outbox = false;     // some change is in the outbox column
+    std::size_t usage_from = 0;                    // changes[usage_from..] are the usage log rows
+    std::size_t markers_from = 0, markers_to = 0;  // the dedup markers, sorted by key
+    bool has_outbox = false;                       // some change is in the outbox column
   };
   std::shared_ptr<const batch> drain_batch();
   // The in-flight batch is in the store now (or given up): forget it.
@@ -187,8 +189,8 @@ class ledger_state {
 
   // Drops cached rows that have no pending change, to bound memory.
   void evict_clean();
-  // Drops clean dedup markers always, and every clean row when more than max_cached rows are
-  // cached: the hot totals and entities stay cached between flushes.
+  // Drops every clean row when more than max_cached rows are cached: the hot totals and
+  // entities stay cached between flushes.
   void evict_clean_over(std::size_t max_cached);
   std::size_t cached_count() const;
 
@@ -220,6 +222,8 @@ class ledger_state {
   row& load(column cf, std::string_view key);
   void put(column cf, std::string_view key, std::string value);
   bool entity_exists(std::string_view key);
+  // A dedup marker's value: unwritten, in flight, or in the store.
+  std::optional<std::string> marker(std::string_view key);
   void index_session(const team_id& t, const session_id& s);
   void note_latest(const team_id& t, const agent_id& a, const session_id& s, const task_id& k,
                    time_ms opened_at);
@@ -234,7 +238,14 @@ class ledger_state {
   // Usage log rows not yet drained: written once, never read back by key, so no cache entry.
   std::vector<std::pair<std::string, std::string>> usage_rows_;
   std::shared_ptr<const batch> in_flight_;  // drained, maybe not yet in the store
-  std::string scratch_;                     // key buffer of the fold
+  // Dedup markers not yet drained, apart from the row cache: one is written per event and read
+  // back only for a duplicate or a retry (then from the store). The deque keeps the strings in
+  // place, so the index may point into them.
+  std::deque<std::pair<std::string, std::string>> markers_;
+  std::unordered_map<std::string_view, std::size_t, string_hash, std::equal_to<>> marker_index_;
+  // Without a source nothing could answer for drained markers: they are kept here.
+  std::unordered_map<std::string, std::string, string_hash, std::equal_to<>> drained_markers_;
+  std::string scratch_;  // key buffer of the fold
   // The org, team, agent, model and effort rows a usage event touches, by the event's
   // dimensions: one lookup instead of twelve. Points into totals_ (node pointers are stable);
   // cleared whenever rows leave totals_.
