@@ -1,5 +1,7 @@
 #include "consumers/store_writer.h"
 
+#include <pthread.h>
+
 #include <stdexcept>
 
 namespace tally {
@@ -39,6 +41,7 @@ bool store_writer::idle() const {
 }
 
 void store_writer::run() {
+  pthread_setname_np(pthread_self(), "tally-writer");
   for (;;) {
     job j;
     {

@@ -19,7 +19,10 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
+#include <map>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -61,6 +64,28 @@ std::string load_average() {
 
 double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+// CPU seconds of this process's threads by thread name (/proc/self/task/*/stat: utime+stime).
+std::map<std::string, double> cpu_by_thread() {
+  std::map<std::string, double> out;
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  for (auto& t : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream in(t.path() / "stat");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto open = text.find('('), close = text.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    std::string name = text.substr(open + 1, close - open - 1);
+    std::istringstream rest(text.substr(close + 2));
+    std::string field;
+    double utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i) {
+      if (i == 14) utime = std::stod(field);
+      if (i == 15) stime = std::stod(field);
+    }
+    out[name] += (utime + stime) / tick;
+  }
+  return out;
 }
 
 }  // namespace
@@ -242,7 +267,9 @@ int main(int argc, char** argv) {
     };
     rusage ru0{};
     getrusage(RUSAGE_SELF, &ru0);
+    const auto threads0 = cpu_by_thread();
     std::thread runner([&] {
+      pthread_setname_np(pthread_self(), "fold-owner");
       double c0 = cpu_now();
       try {
         owner.run(stop);
@@ -280,6 +307,13 @@ int main(int argc, char** argv) {
     skipped = c.fold_skipped.load();
     rusage ru1{};
     getrusage(RUSAGE_SELF, &ru1);
+    // Threads that ended (the owner's) are not listed: its CPU is the line above.
+    std::string by_thread;
+    for (auto& [name, cpu] : cpu_by_thread()) {
+      auto it = threads0.find(name);
+      double d = cpu - (it == threads0.end() ? 0 : it->second);
+      if (d >= 0.01) by_thread += fmt::format(" {} {:.2f}", name, d);
+    }
     auto tv = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
     double process_cpu_s =
         tv(ru1.ru_utime) - tv(ru0.ru_utime) + tv(ru1.ru_stime) - tv(ru0.ru_stime);
@@ -291,6 +325,7 @@ int main(int argc, char** argv) {
         "{:.3f} s (consumer threads, RocksDB)\n",
         c.folded.load(), fold_s, flushes, std::chrono::duration<double>(t_first - t0).count(),
         owner_cpu_s, events / owner_cpu_s, process_cpu_s);
+    std::cout << "fold: CPU seconds by thread:" << by_thread << "\n";
   }
 
   std::cout << "\n";
