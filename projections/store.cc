@@ -26,8 +26,8 @@ class team_prefix final : public rocksdb::SliceTransform {
   }
 };
 
-constexpr column all_columns[] = {column::totals, column::entities, column::dedup, column::outbox,
-                                  column::meta,   column::usage};
+constexpr column all_columns[] = {column::totals, column::entities, column::dedup,
+                                  column::outbox, column::meta,     column::usage};
 
 }  // namespace
 
@@ -67,15 +67,19 @@ void ledger_store::open() {
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   rocksdb::ColumnFamilyOptions cf_options;
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  // The fold looks up one new dedup key per event, nearly always absent: a whole-key bloom
-  // filter on the memtables answers those misses without a skiplist search.
-  cf_options.memtable_whole_key_filtering = true;
-  cf_options.memtable_prefix_bloom_size_ratio = 0.05;
 
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
   cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options);
   for (auto c : all_columns) {
     cfs.emplace_back(std::string(column_name(c)), cf_options);
+    if (c == column::dedup || c == column::entities) {
+      // The fold looks up one new dedup key per event (and an entity row for each new session
+      // or agent), nearly always absent: a whole-key bloom filter on the memtables answers
+      // those misses without a skiplist search. The other columns are read by key only when a
+      // row leaves the cache, or by range: their inserts skip the filter's cost.
+      cfs.back().options.memtable_whole_key_filtering = true;
+      cfs.back().options.memtable_prefix_bloom_size_ratio = 0.05;
+    }
     if (c == column::usage) {
       cfs.back().options.memtable_insert_with_hint_prefix_extractor =
           std::make_shared<team_prefix>();

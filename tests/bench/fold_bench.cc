@@ -291,7 +291,7 @@ int main(int argc, char** argv) {
         runner.join();
         return 2;
       }
-      std::this_thread::sleep_for(std::chrono::microseconds(500));
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));  // rarely: it shares the cores
     }
     stop = true;  // the owner flushes what is left before run() returns
     runner.join();
