@@ -301,6 +301,21 @@ void partition_owner::retire() {
 }
 
 void partition_owner::run(const std::atomic<bool>& stop) {
+  try {
+    consume(stop);
+  } catch (...) {
+    // No callback may run once run() is left (what they reach may be gone): the write in
+    // flight finishes, or fails, first.
+    try {
+      writer_.wait();
+    } catch (const std::exception& e) {
+      spdlog::error("store write: {}", e.what());
+    }
+    throw;
+  }
+}
+
+void partition_owner::consume(const std::atomic<bool>& stop) {
   rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(2);
   rd_kafka_topic_partition_list_add(topics, options_.ledger_topic.c_str(), RD_KAFKA_PARTITION_UA);
   if (options_.decide_reports) {

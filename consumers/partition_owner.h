@@ -114,6 +114,7 @@ class partition_owner final : public ledger_gateway {
   void assigned(rd_kafka_topic_partition_list_t* parts);
   void revoked();
   void reassign();
+  void consume(const std::atomic<bool>& stop);  // run() without its exception handling
   void fold_record(const rd_kafka_message_t* m);
   void settle_reports(std::int32_t partition);
   void decide_record(const rd_kafka_message_t* m);
