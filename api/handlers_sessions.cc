@@ -456,13 +456,13 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
           events.push_back(e);
         }
       }
-      for (auto& e : events) live.remove_pending(e);
       if (events.empty()) return;
       {
         std::lock_guard lock(c->m);
         ++c->waiting;
       }
-      deps.ledger->append(team, events, done_one);
+      // They are in the live view already (added above, one after another).
+      deps.ledger->append(team, events, done_one, true);
     });
     if (a != team_access::ok) {
       for (auto i : indexes) {

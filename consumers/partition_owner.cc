@@ -409,7 +409,7 @@ void partition_owner::with_state(const std::function<void(live_view&)>& f) {
 }
 
 void partition_owner::append(const team_id& team, const std::vector<event>& events,
-                             std::function<void(bool)> done) {
+                             std::function<void(bool)> done, bool already_pending) {
   // Called with mu_ held (inside with_team).
   struct waiting {
     std::atomic<int> left;
@@ -440,10 +440,11 @@ void partition_owner::append(const team_id& team, const std::vector<event>& even
       // so the live view never keeps an event the ledger does not have.
       append_failed_ = true;
       w->ok = false;
+      if (already_pending) live_.remove_pending(e);
       if (--w->left == 0 && w->done) w->done(false);
       continue;
     }
-    live_.add_pending(e);
+    if (!already_pending) live_.add_pending(e);
   }
 }
 

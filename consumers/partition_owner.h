@@ -102,8 +102,8 @@ class partition_owner final : public ledger_gateway {
   // producer's thread.
   team_access with_team(const team_id& team, const std::function<void(live_view&)>& f) override;
   void with_state(const std::function<void(live_view&)>& f) override;
-  void append(const team_id& team, const std::vector<event>& events,
-              std::function<void(bool)> done) override;
+  void append(const team_id& team, const std::vector<event>& events, std::function<void(bool)> done,
+              bool already_pending = false) override;
   bool ready() const override { return counters_.caught_up; }
   // The ledger partition of a team (murmur2 of the key, as the producer's partitioner).
   std::int32_t partition_of(const team_id& team) const;

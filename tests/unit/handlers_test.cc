@@ -381,6 +381,9 @@ TEST_F(handlers, a_batch_decides_each_report_on_its_own_in_order) {
                      s + R"(", "event_id": "b5", "cost_usd": "1"}]})";
   auto pending = start(report_usage_batch, http::verb::post, body, {}, {}, std::nullopt);
   EXPECT_FALSE(*pending);  // answered once durable
+  // Decided, not yet durable: the live view counts each decision once.
+  EXPECT_EQ(json(budget()).at("daily_spent_nanos").as_int64(), 40'000'000);
+  EXPECT_EQ(json(budget()).at("rejected_cost_nanos").as_int64(), 20'000'000);
   ledger.deliver();
   ASSERT_TRUE(*pending);
   ASSERT_EQ((*pending)->result(), http::status::ok) << (*pending)->body();
