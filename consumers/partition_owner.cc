@@ -149,13 +149,11 @@ void partition_owner::revoked() {
   rd_kafka_assign(rk_, nullptr);
 }
 
-void partition_owner::fold_record(const rd_kafka_message_t* m) {
+void partition_owner::fold_record(const rd_kafka_message_t* m, batch_decoder::result& ev) {
   auto it = partitions_.find(m->partition);
   if (it == partitions_.end()) return;
   auto& p = it->second;
   if (p.next_ledger != RD_KAFKA_OFFSET_BEGINNING && m->offset < p.next_ledger) return;
-  std::string_view value(static_cast<const char*>(m->payload), m->len);
-  auto ev = decode_event(value);
   if (!ev) {
     counters_.fold_skipped.fetch_add(1, std::memory_order_relaxed);
     state_.add_meta_i64("skipped/" + ev.error().message(), 1);
@@ -305,7 +303,8 @@ void partition_owner::run(const std::atomic<bool>& stop) {
     consume(stop);
   } catch (...) {
     // No callback may run once run() is left (what they reach may be gone): the write in
-    // flight finishes, or fails, first.
+    // flight finishes, or fails, first; the decoder's helper leaves the batch it was on.
+    decoder_.finish();
     try {
       writer_.wait();
     } catch (const std::exception& e) {
@@ -331,6 +330,16 @@ void partition_owner::consume(const std::atomic<bool>& stop) {
   while (!stop.load(std::memory_order_relaxed)) {
     if (append_failed_) throw std::runtime_error("a ledger append failed; restart to re-decide");
     auto n = rd_kafka_consume_batch_queue(queue, 20, batch.data(), batch.size());
+    // The ledger records are decoded ahead of the fold (by the decoder's helper for a large
+    // batch); nothing of the state is touched by it.
+    items_.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+    for (ssize_t i = 0; i < n; ++i) {
+      rd_kafka_message_t* m = batch[i];
+      const bool ledger = !m->err && options_.ledger_topic == rd_kafka_topic_name(m->rkt);
+      items_[i] = {std::string_view(static_cast<const char*>(m->payload), ledger ? m->len : 0),
+                   ledger};
+    }
+    decoder_.start(items_);
     std::unique_lock lock(mu_);
     for (ssize_t i = 0; i < n; ++i) {
       // Let waiting HTTP threads in between stretches of the batch.
@@ -343,13 +352,14 @@ void partition_owner::consume(const std::atomic<bool>& stop) {
         if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
           spdlog::warn("consumer: {}", rd_kafka_message_errstr(m));
         }
-      } else if (options_.ledger_topic == rd_kafka_topic_name(m->rkt)) {
-        fold_record(m);
+      } else if (items_[i].decode) {
+        fold_record(m, decoder_.get(static_cast<std::size_t>(i)));
       } else {
         decide_record(m);
       }
       rd_kafka_message_destroy(m);
     }
+    decoder_.finish();  // the helper has left the batch before items_ changes
     if (since_flush_ >= options_.flush_every_events ||
         (since_flush_ > 0 && std::chrono::steady_clock::now() - last_flush_ >=
                                  std::chrono::milliseconds(options_.flush_every_ms))) {

@@ -35,6 +35,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "consumers/batch_decoder.h"
 #include "consumers/ledger_gateway.h"
 #include "consumers/store_writer.h"
 #include "producers/producer.h"
@@ -115,7 +116,7 @@ class partition_owner final : public ledger_gateway {
   void revoked();
   void reassign();
   void consume(const std::atomic<bool>& stop);  // run() without its exception handling
-  void fold_record(const rd_kafka_message_t* m);
+  void fold_record(const rd_kafka_message_t* m, batch_decoder::result& ev);
   void settle_reports(std::int32_t partition);
   void decide_record(const rd_kafka_message_t* m);
   // Hands what was folded since the last flush to the store writer, as one WriteBatch with the
@@ -158,7 +159,9 @@ class partition_owner final : public ledger_gateway {
   std::chrono::steady_clock::time_point last_flush_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_lag_ = std::chrono::steady_clock::now();
   void measure_lag();
-  store_writer writer_;  // last member: its thread stops before the rest is destroyed
+  std::vector<batch_decoder::item> items_;  // the consumed batch, as the decoder sees it
+  batch_decoder decoder_;  // decodes ledger records ahead of the fold (after items_: it reads them)
+  store_writer writer_;    // last member: its thread stops before the rest is destroyed
 };
 
 }  // namespace tally
