@@ -2,6 +2,8 @@
 
 #include <pthread.h>
 
+#include <algorithm>
+
 namespace tally {
 
 batch_decoder::batch_decoder() : thread_([this] { run(); }) {}
