@@ -8,26 +8,17 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/usage_events.h"
+
 namespace tally {
 namespace {
 
-const time_ms t0 = 1'795'428'000'000;  // 2026-11-23T10:00:00Z
-
 std::string record(int i) {
   if (i % 97 == 13) return "{\"specversion\": \"1.0\", \"type\": ";  // malformed
-  usage_decided u;
-  u.team = team_id{"acme"};
+  event e = testing::usage_event(i);
+  auto& u = std::get<usage_recorded>(e.payload);
   u.agent = agent_id{"eng-" + std::to_string(i % 7)};
-  u.model = "opus";
-  u.tokens = {.input = i, .output = 2};
-  u.cost = nanos{1'000 + i};
-  u.occurred_at = t0 + i;
-  u.day = "2026-11-23";
-  u.month = "2026-11";
-  event e;
-  e.id = event_id{"u" + std::to_string(i)};
-  e.time = u.occurred_at;
-  e.payload = usage_recorded{u};
+  u.tokens.input = i;
   return encode_event(e);
 }
 

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "tests/support/usage_events.h"
+
 namespace tally {
 namespace {
 
@@ -22,24 +24,7 @@ struct temp_dir {
   ~temp_dir() { std::filesystem::remove_all(path); }
 };
 
-const time_ms t0 = 1'795'428'000'000;  // 2026-11-23T10:00:00Z
-
-event usage(int i) {
-  usage_decided u;
-  u.team = team_id{"acme"};
-  u.agent = agent_id{"eng-1"};
-  u.model = "opus";
-  u.tokens = {.input = 10, .output = 2};
-  u.cost = nanos{1'000 + i};
-  u.occurred_at = t0 + i;
-  u.day = "2026-11-23";
-  u.month = "2026-11";
-  event e;
-  e.id = event_id{"u" + std::to_string(i)};
-  e.time = u.occurred_at;
-  e.payload = usage_recorded{u};
-  return e;
-}
+using testing::usage_event;
 
 std::size_t usage_rows(ledger_state& s) {
   std::size_t n = 0;
@@ -54,7 +39,7 @@ TEST(store_writer, a_drained_batch_stays_readable_until_it_is_in_the_store) {
   temp_dir dir("in-flight");
   ledger_store store({.path = dir.path.string()});
   ledger_state state(&store);
-  for (int i = 0; i < 10; ++i) ASSERT_EQ(state.apply(usage(i)), fold_outcome::applied);
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(state.apply(usage_event(i)), fold_outcome::applied);
   auto batch = state.drain_batch();
   EXPECT_EQ(state.dirty_count(), 0u);
   EXPECT_EQ(batch->changes.size() - batch->usage_from, 10u);
@@ -62,7 +47,7 @@ TEST(store_writer, a_drained_batch_stays_readable_until_it_is_in_the_store) {
   // Drained, not written: the rows are read from the batch and the cache.
   EXPECT_EQ(usage_rows(state), 10u);
   EXPECT_TRUE(state.seen(team_id{"acme"}, event_id{"u3"}));
-  EXPECT_EQ(state.apply(usage(3)), fold_outcome::duplicate);
+  EXPECT_EQ(state.apply(usage_event(3)), fold_outcome::duplicate);
   EXPECT_EQ(state.get_totals("t/acme/d/2026-11-23").events, 10);
   // Written and still in flight: each row once.
   ASSERT_TRUE(store.write(batch->changes).ok());
@@ -72,7 +57,7 @@ TEST(store_writer, a_drained_batch_stays_readable_until_it_is_in_the_store) {
   state.evict_clean_over(0);
   EXPECT_EQ(usage_rows(state), 10u);
   EXPECT_TRUE(state.seen(team_id{"acme"}, event_id{"u3"}));
-  EXPECT_EQ(state.apply(usage(3)), fold_outcome::duplicate);
+  EXPECT_EQ(state.apply(usage_event(3)), fold_outcome::duplicate);
   EXPECT_EQ(state.get_totals("t/acme/d/2026-11-23").events, 10);
 }
 
@@ -91,9 +76,9 @@ TEST(store_writer, batches_reach_the_store_in_order_and_are_reported_once_each) 
       stored.push_back(n);
     });
     for (int i = 0; i < 50; ++i) {
-      state.apply(usage(i));
+      state.apply(usage_event(i));
       state.set_meta_i64("ledger/0", i + 1);
-      writer.submit({state.drain_batch(), {usage(i)}});
+      writer.submit({state.drain_batch(), {usage_event(i)}});
     }
     writer.wait();
     EXPECT_TRUE(writer.idle());
@@ -116,8 +101,8 @@ TEST(store_writer, a_failed_write_is_reported_and_nothing_is_announced) {
   ledger_state state(&read_only);
   int announced = 0;
   store_writer writer(read_only, [&](const store_writer::job&) { ++announced; });
-  state.apply(usage(1));
-  writer.submit({state.drain_batch(), {usage(1)}});
+  state.apply(usage_event(1));
+  writer.submit({state.drain_batch(), {usage_event(1)}});
   EXPECT_THROW(writer.wait(), std::runtime_error);
   EXPECT_THROW(writer.submit({state.drain_batch(), {}}), std::runtime_error);
   EXPECT_EQ(announced, 0);
