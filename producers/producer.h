@@ -24,6 +24,7 @@ struct producer_options {
   std::string brokers;                       // bootstrap servers, "127.0.0.1:9092"
   std::string client_id = "tally";           // shown in broker logs
   int linger_ms = 5;                         // batching delay
+  std::string compression = "lz4";           // compression.type of every record batch
   std::map<std::string, std::string> extra;  // any other librdkafka property
 };
 
