@@ -71,6 +71,9 @@ partition_owner::partition_owner(owner_options options, ledger_store& store, pro
   rk_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
   if (!rk_) throw std::runtime_error(std::string("cannot create consumer: ") + err);
   rd_kafka_poll_set_consumer(rk_);
+  // The store gains dedup markers only from this state's drains (RocksDB's lock keeps other
+  // writers out): a decision's lookup of its event id serves the fold of that event too.
+  state_.remember_absent_markers();
 }
 
 partition_owner::~partition_owner() {

@@ -535,7 +535,7 @@ std::optional<original_answer> decode_original(std::string_view marker) {
 }
 
 std::optional<original_answer> ledger_state::original(const team_id& t, const event_id& id) {
-  auto m = marker(t.str() + "/" + id.str());
+  auto m = marker(t.str() + "/" + id.str(), true);
   if (!m) return std::nullopt;
   return decode_original(*m);
 }
@@ -545,10 +545,10 @@ bool ledger_state::seen(const team_id& t, const event_id& id) {
   key.reserve(t.str().size() + id.str().size() + 1);
   key.append(t.str()).push_back('/');
   key.append(id.str());
-  return marker(key).has_value();
+  return marker(key, true).has_value();
 }
 
-std::optional<std::string> ledger_state::marker(std::string_view key) {
+std::optional<std::string> ledger_state::marker(std::string_view key, bool remember) {
   if (auto it = marker_index_.find(key); it != marker_index_.end()) {
     return markers_[it->second].second;
   }
@@ -560,7 +560,17 @@ std::optional<std::string> ledger_state::marker(std::string_view key) {
                                [](const change& x, std::string_view k) { return x.key < k; });
     if (it != last && it->key == key) return it->value;
   }
-  if (source_) return source_->get(column::dedup, key);
+  if (source_) {
+    if (remember_absent_ && absent_markers_.find(key) != absent_markers_.end()) {
+      return std::nullopt;
+    }
+    auto v = source_->get(column::dedup, key);
+    if (!v && remember && remember_absent_) {
+      if (absent_markers_.size() >= max_absent_markers) absent_markers_.clear();
+      absent_markers_.emplace(key);
+    }
+    return v;
+  }
   if (auto it = drained_markers_.find(key); it != drained_markers_.end()) return it->second;
   return std::nullopt;
 }
@@ -750,6 +760,12 @@ fold_outcome ledger_state::apply(const event& e) {
       },
       e.payload);
   if (marker_day.empty()) marker_day = day_of_utc(e.time);
+  // Its marker is on its way to the store: the source will have it.
+  if (!absent_markers_.empty()) {
+    if (auto it = absent_markers_.find(marker_key); it != absent_markers_.end()) {
+      absent_markers_.erase(it);
+    }
+  }
   markers_.emplace_back(std::move(marker_key), std::move(marker_day));
   marker_index_.emplace(markers_.back().first, markers_.size() - 1);
   return fold_outcome::applied;

@@ -154,6 +154,12 @@ class ledger_state {
                       const std::function<bool(std::string_view, std::string_view)>& f);
 
   bool seen(const team_id& t, const event_id& id);
+  // Remember the dedup keys seen() and original() asked the source for and it lacked, so the
+  // fold of that event does not ask again (the decide path looks an event up just before it is
+  // appended and folded back). Only for a state whose source gains dedup markers from nothing
+  // but this state's own drains (the partition owner's store): a key leaves the memory when
+  // its event is folded, before its marker can reach the source.
+  void remember_absent_markers() { remember_absent_ = true; }
   // The answer a folded usage event gave (from its dedup marker).
   std::optional<original_answer> original(const team_id& t, const event_id& id);
 
@@ -222,8 +228,9 @@ class ledger_state {
   row& load(column cf, std::string_view key);
   void put(column cf, std::string_view key, std::string value);
   bool entity_exists(std::string_view key);
-  // A dedup marker's value: unwritten, in flight, or in the store.
-  std::optional<std::string> marker(std::string_view key);
+  // A dedup marker's value: unwritten, in flight, or in the store. remember: note a key the
+  // store lacks (remember_absent_markers()).
+  std::optional<std::string> marker(std::string_view key, bool remember = false);
   void index_session(const team_id& t, const session_id& s);
   void note_latest(const team_id& t, const agent_id& a, const session_id& s, const task_id& k,
                    time_ms opened_at);
@@ -245,6 +252,10 @@ class ledger_state {
   std::unordered_map<std::string_view, std::size_t, string_hash, std::equal_to<>> marker_index_;
   // Without a source nothing could answer for drained markers: they are kept here.
   std::unordered_map<std::string, std::string, string_hash, std::equal_to<>> drained_markers_;
+  // Dedup keys the source lacked when seen() or original() asked (remember_absent_markers()).
+  static constexpr std::size_t max_absent_markers = 200'000;  // then it starts over
+  bool remember_absent_ = false;
+  std::unordered_set<std::string, string_hash, std::equal_to<>> absent_markers_;
   std::string scratch_;  // key buffer of the fold
   // The org, team, agent, model and effort rows a usage event touches, by the event's
   // dimensions: one lookup instead of twelve. Points into totals_ (node pointers are stable);
