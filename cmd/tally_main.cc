@@ -1,5 +1,6 @@
 // tally: serve (consume, decide, fold), replay (rebuild projections from the ledger), inspect
 // (print projections). main() wires the parts together; none of them knows the others.
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
@@ -102,7 +103,10 @@ struct common_options {
   bool embedded = false;
   std::string topic_prefix;               // tests isolate runs on one broker with a prefix
   std::string listen = "127.0.0.1:8000";  // the HTTP API; "off" serves none
-  int http_threads = 2;
+  // Half the cores: the other half folds (owner, decoder, writer), runs librdkafka and RocksDB.
+  // On 2 cores with the broker beside it one io thread served more than two did (budget reads
+  // p99 1.1 vs 1.9 ms at the same rate, usage POSTs 22-27k vs 19-22k req/s).
+  int http_threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency() / 2));
   std::string dashboard_dir;  // empty: <directory of this executable>/dashboard
 };
 
@@ -340,7 +344,7 @@ int main(int argc, char** argv) {
   auto* serve = app.add_subcommand("serve", "consume, decide and fold until SIGTERM/SIGINT");
   add_common(serve);
   serve->add_option("--listen", o.listen, "HTTP API address HOST:PORT (port 0: any; off: none)");
-  serve->add_option("--http-threads", o.http_threads, "HTTP io threads");
+  serve->add_option("--http-threads", o.http_threads, "HTTP io threads (default: half the cores)");
   serve->add_option("--dashboard-dir", o.dashboard_dir,
                     "the built dashboard served at / (default: <dir of tally>/dashboard)");
   auto* replay = app.add_subcommand("replay", "wipe the projections and fold the ledger again");
