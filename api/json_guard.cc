@@ -10,6 +10,7 @@
 #include <boost/json/basic_parser_impl.hpp>
 
 #include "api/problem.h"
+#include "api/utf8.h"
 
 namespace tally::api {
 namespace {
@@ -86,44 +87,20 @@ bool is_json_media_type(std::string_view content_type) {
 }
 
 bool is_valid_utf8(std::string_view text) {
-  auto p = reinterpret_cast<const unsigned char*>(text.data());
-  auto end = p + text.size();
-  while (p < end) {
+  std::size_t i = 0;
+  while (i < text.size()) {
     // ASCII runs eight bytes at a time.
-    if (end - p >= 8) {
+    if (text.size() - i >= 8) {
       std::uint64_t word;
-      std::memcpy(&word, p, 8);
+      std::memcpy(&word, text.data() + i, 8);
       if ((word & 0x8080808080808080ull) == 0) {
-        p += 8;
+        i += 8;
         continue;
       }
     }
-    unsigned char c = *p;
-    if (c < 0x80) {
-      ++p;
-      continue;
-    }
-    std::size_t len;
-    unsigned char lo = 0x80, hi = 0xBF;  // bounds of the second byte
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      if (c == 0xE0) lo = 0xA0;  // no overlong forms
-      if (c == 0xED) hi = 0x9F;  // no UTF-16 surrogates
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      if (c == 0xF0) lo = 0x90;  // no overlong forms
-      if (c == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
-    } else {
-      return false;
-    }
-    if (end - p < static_cast<std::ptrdiff_t>(len)) return false;
-    if (p[1] < lo || p[1] > hi) return false;
-    for (std::size_t i = 2; i < len; ++i) {
-      if ((p[i] & 0xC0) != 0x80) return false;
-    }
-    p += len;
+    const auto len = utf8_sequence_length(text, i);
+    if (len == 0) return false;
+    i += len;
   }
   return true;
 }

@@ -17,11 +17,6 @@ namespace tally::api {
 http_response problem(http::status status, std::string_view slug, std::string_view title,
                       std::string_view detail, boost::json::object extras = {});
 
-// text with every byte that does not begin or continue a well-formed UTF-8 sequence (RFC 3629:
-// no overlong forms, no surrogates, at most U+10FFFF) replaced by U+FFFD, so a detail that
-// quotes the request (a path, a query value) stays valid JSON.
-std::string valid_utf8(std::string_view text);
-
 // A JSON answer with the given body text (already serialised).
 http_response json_text(http::status status, std::string body);
 http_response json_value(http::status status, const boost::json::value& body);

@@ -561,7 +561,7 @@ std::optional<std::string> ledger_state::marker(std::string_view key, bool remem
     if (it != last && it->key == key) return it->value;
   }
   if (source_) {
-    if (remember_absent_ && absent_markers_.find(key) != absent_markers_.end()) {
+    if (!absent_markers_.empty() && absent_markers_.find(key) != absent_markers_.end()) {
       return std::nullopt;
     }
     auto v = source_->get(column::dedup, key);

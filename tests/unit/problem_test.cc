@@ -1,5 +1,6 @@
 // Problem bodies stay valid JSON whatever request text their detail quotes.
 #include "api/problem.h"
+#include "api/utf8.h"
 
 #include <string>
 
