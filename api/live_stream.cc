@@ -103,19 +103,16 @@ std::string limits_data(const event& e, const team_id& team, std::string_view wh
 
 // Whether the hub streams an event at all: checked on the owner thread, so it only looks at
 // the variant's alternative.
-bool streamed(const event& e) {
-  return std::visit(
-      [](const auto& p) {
-        using T = std::decay_t<decltype(p)>;
-        return std::is_same_v<T, usage_recorded> || std::is_same_v<T, usage_rejected> ||
-               std::is_same_v<T, session_opened> || std::is_same_v<T, session_ended> ||
-               std::is_same_v<T, session_terminated> || std::is_same_v<T, session_activated> ||
-               std::is_same_v<T, budget_threshold_crossed> ||
-               std::is_same_v<T, budget_threshold_resolved> ||
-               std::is_same_v<T, alert_acknowledged> || std::is_same_v<T, limits_set> ||
-               std::is_same_v<T, alert_thresholds_set>;
-      },
-      e.payload);
+// Formatting them needs the hub's callbacks (agent_of_session): done on the hub's thread, at once.
+bool needs_callbacks(const event& e) {
+  return std::holds_alternative<session_ended>(e.payload) ||
+         std::holds_alternative<session_terminated>(e.payload) ||
+         std::holds_alternative<session_activated>(e.payload);
+}
+
+std::string sse_text(std::uint64_t seq, stream_kind kind, const std::string& data) {
+  return "id: " + std::to_string(seq) + "\nevent: " + std::string(to_string(kind)) +
+         "\ndata: " + data + "\n\n";
 }
 
 std::uint64_t wall_us() {
@@ -159,6 +156,31 @@ std::optional<unsigned> parse_stream_types(std::string_view list) {
   }
   if (out == 0) return std::nullopt;
   return out;
+}
+
+std::optional<std::pair<stream_kind, team_id>> stream_target(const event& e) {
+  return std::visit(
+      [](const auto& p) -> std::optional<std::pair<stream_kind, team_id>> {
+        using T = std::decay_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, usage_recorded> || std::is_same_v<T, usage_rejected>) {
+          return std::pair{stream_kind::usage, p.team};
+        } else if constexpr (std::is_same_v<T, session_opened> ||
+                             std::is_same_v<T, session_ended> ||
+                             std::is_same_v<T, session_terminated> ||
+                             std::is_same_v<T, session_activated>) {
+          return std::pair{stream_kind::session, p.team};
+        } else if constexpr (std::is_same_v<T, budget_threshold_crossed> ||
+                             std::is_same_v<T, budget_threshold_resolved> ||
+                             std::is_same_v<T, alert_acknowledged>) {
+          return std::pair{stream_kind::alert, p.team};
+        } else if constexpr (std::is_same_v<T, limits_set> ||
+                             std::is_same_v<T, alert_thresholds_set>) {
+          return std::pair{stream_kind::limits, p.team};
+        } else {
+          return std::nullopt;
+        }
+      },
+      e.payload);
 }
 
 std::optional<stream_event> to_stream_event(const event& e, const live_hub_options& opt) {
@@ -248,11 +270,18 @@ void live_hub::publish(const std::vector<event>& folded) {
   {
     std::lock_guard lock(inbox_mu_);
     for (auto& e : folded) {
-      if (streamed(e)) inbox_.push_back(e);
+      if (stream_target(e)) inbox_.push_back(e);
     }
     ++published_;
   }
   inbox_cv_.notify_one();
+}
+
+void live_hub::format(entry& e) {
+  if (!e.raw) return;
+  auto f = to_stream_event(*e.raw);
+  e.text = sse_text(e.seq, e.kind, f ? f->data : std::string("{}"));
+  e.raw.reset();
 }
 
 bool live_hub::wants(const stream_filter& f, const entry& e) {
@@ -271,17 +300,30 @@ void live_hub::run() {
       batch.swap(inbox_);
       taken = taken_ = published_;
     }
-    // Formatting happens here, outside both locks.
-    std::vector<std::optional<stream_event>> formatted;
+    // Formatting happens here, outside both locks. With nobody subscribed, the events that
+    // need no callback are kept as they are and formatted if a resuming subscriber asks for
+    // them (most of a busy ledger's events are never streamed to anyone).
+    bool live = false;
+    {
+      std::lock_guard lock(mu_);
+      live = !subscribers_.empty();
+    }
+    std::vector<std::pair<std::optional<stream_event>, std::optional<event>>> formatted;
     formatted.reserve(batch.size());
-    for (auto& e : batch) formatted.push_back(to_stream_event(e, options_));
+    for (auto& e : batch) {
+      if (live || needs_callbacks(e)) {
+        formatted.emplace_back(to_stream_event(e, options_), std::nullopt);
+      } else if (auto t = stream_target(e)) {
+        formatted.emplace_back(stream_event{t->first, std::move(t->second), {}}, std::move(e));
+      }
+    }
     batch.clear();
     std::lock_guard lock(mu_);
-    for (auto& f : formatted) {
+    for (auto& [f, raw] : formatted) {
       if (!f) continue;
-      entry en{next_seq_++, f->kind, std::move(f->team), {}};
-      en.text = "id: " + std::to_string(en.seq) + "\nevent: " + std::string(to_string(en.kind)) +
-                "\ndata: " + f->data + "\n\n";
+      entry en{next_seq_++, f->kind, std::move(f->team), {}, std::move(raw)};
+      if (!en.raw) en.text = sse_text(en.seq, en.kind, f->data);
+      if (!subscribers_.empty()) format(en);
       for (auto it = subscribers_.begin(); it != subscribers_.end();) {
         if (wants(it->second.filter, en) && !it->second.out->write(en.text)) {
           it = subscribers_.erase(it);  // gone or overflowed: its connection ends the stream
@@ -308,7 +350,10 @@ std::uint64_t live_hub::subscribe(stream_filter filter, std::optional<std::uint6
       replay = std::string(sse_reset);
     } else {
       for (auto& e : ring_) {
-        if (e.seq > *last_id && wants(filter, e)) replay += e.text;
+        if (e.seq > *last_id && wants(filter, e)) {
+          format(e);
+          replay += e.text;
+        }
       }
     }
   }

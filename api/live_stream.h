@@ -29,6 +29,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "api/http_types.h"
@@ -70,6 +71,8 @@ struct stream_event {
   std::string data;  // one-line JSON
 };
 std::optional<stream_event> to_stream_event(const event& e, const live_hub_options& opt = {});
+// Its kind and team alone (no formatting), nullopt for the events not streamed.
+std::optional<std::pair<stream_kind, team_id>> stream_target(const event& e);
 
 class live_hub {
  public:
@@ -99,13 +102,15 @@ class live_hub {
     std::uint64_t seq;
     stream_kind kind;
     team_id team;
-    std::string text;  // "id: ..\nevent: ..\ndata: ..\n\n"
+    std::string text;          // "id: ..\nevent: ..\ndata: ..\n\n"; empty while raw is set
+    std::optional<event> raw;  // not formatted yet (nobody was subscribed when it came)
   };
   struct subscriber {
     stream_filter filter;
     std::shared_ptr<stream_writer> out;
   };
   static bool wants(const stream_filter& f, const entry& e);
+  static void format(entry& e);  // sets text from raw (no callbacks: see needs_callbacks)
   void run();
 
   live_hub_options options_;

@@ -74,6 +74,7 @@ partition_owner::partition_owner(owner_options options, ledger_store& store, pro
   // The store gains dedup markers only from this state's drains (RocksDB's lock keeps other
   // writers out): a decision's lookup of its event id serves the fold of that event too.
   state_.remember_absent_markers();
+  live_.write_through([this](const event& e, fold_outcome o) { folded_here(e, o); });
 }
 
 partition_owner::~partition_owner() {
@@ -100,6 +101,7 @@ void partition_owner::assigned(rd_kafka_topic_partition_list_t* parts) {
     if (md) rd_kafka_metadata_destroy(md);
     rd_kafka_topic_destroy(t);
     if (partition_count_ == 0) throw std::runtime_error("cannot read the ledger's partition count");
+    acks_.resize(static_cast<std::size_t>(partition_count_.load()));
   }
   stage_offsets();
   partitions_.clear();
@@ -161,21 +163,14 @@ void partition_owner::fold_record(const rd_kafka_message_t* m, batch_decoder::re
     counters_.fold_skipped.fetch_add(1, std::memory_order_relaxed);
     state_.add_meta_i64("skipped/" + ev.error().message(), 1);
     spdlog::warn("ledger {}@{}: skipped record: {}", m->partition, m->offset, ev.error().message());
-  } else {
+  } else if (!live_.echo(*ev)) {
+    // Not decided here (decided here: folded when it was decided, write-through).
     auto outcome = state_.apply(*ev);
     if (outcome == fold_outcome::duplicate) {
       counters_.fold_duplicates.fetch_add(1, std::memory_order_relaxed);
     } else {
       counters_.folded.fetch_add(1, std::memory_order_relaxed);
     }
-    const usage_decided* decided = std::get_if<usage_recorded>(&ev->payload);
-    if (!decided) decided = std::get_if<usage_rejected>(&ev->payload);
-    // Nothing pending (a projector without decisions in flight): nothing to remove.
-    if (live_.pending() > 0 && live_.remove_pending(*ev) && decided && decided->report) {
-      auto rp = partitions_.find(decided->report->partition);
-      if (rp != partitions_.end() && rp->second.inflight > 0) --rp->second.inflight;
-    }
-    if (decided && decided->report) settle_reports(decided->report->partition);
     if (outcome != fold_outcome::duplicate && options_.after_flush) {
       folded_.push_back(std::move(*ev));
     }
@@ -191,22 +186,35 @@ void partition_owner::fold_record(const rd_kafka_message_t* m, batch_decoder::re
   ++since_flush_;
 }
 
-void partition_owner::settle_reports(std::int32_t partition) {
-  auto it = partitions_.find(partition);
-  if (it == partitions_.end() || it->second.unwritten.empty()) return;
-  auto& p = it->second;
-  const auto key = reports_key(partition);
-  std::int64_t done = state_.meta_i64(key).value_or(-1);
-  while (!p.unwritten.empty()) {
-    auto& [offset, reason] = p.unwritten.front();
-    // With nothing in flight every earlier report is settled; otherwise only those the fold
-    // has passed.
-    if (p.inflight > 0 && offset > done) break;
-    if (!reason.empty()) state_.add_meta_i64("skipped/report:" + reason, 1);
-    done = std::max(done, offset);
-    p.unwritten.pop_front();
+void partition_owner::folded_here(const event& e, fold_outcome outcome) {
+  if (outcome == fold_outcome::duplicate) {
+    counters_.fold_duplicates.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    counters_.folded.fetch_add(1, std::memory_order_relaxed);
+    if (options_.after_flush) folded_.push_back(e);
   }
-  if (done > state_.meta_i64(key).value_or(-1)) state_.set_meta_i64(key, done);
+  ++since_flush_;
+}
+
+rd_kafka_resp_err_t partition_owner::produce_event(std::int32_t partition, const event& e,
+                                                   std::function<void(bool)> done) {
+  auto err = out_.produce(
+      options_.ledger_topic, partition, event_team(e).str(), encode_event(e),
+      cloudevent_headers(e.id.str(), event_type_name(e.payload), e.source, format_rfc3339(e.time)),
+      [this, partition, done = std::move(done)](const delivery& dr) {
+        if (dr.err) append_failed_ = true;
+        acks_.delivered(partition, !dr.err);
+        if (done) done(!dr.err);
+      });
+  ++appended_;
+  if (err) {
+    // Not enqueued: the state holds an event the log will not. The owner stops.
+    append_failed_ = true;
+    acks_.delivered(partition, false);
+  } else {
+    acks_.produced(partition);
+  }
+  return err;
 }
 
 void partition_owner::decide_record(const rd_kafka_message_t* m) {
@@ -251,23 +259,19 @@ void partition_owner::decide_record(const rd_kafka_message_t* m) {
       break;
   }
   if (d.events.empty()) {
-    p.unwritten.emplace_back(m->offset, d.what == verdict::invalid ? d.reason : std::string());
-    settle_reports(m->partition);
+    // Done with no event (a duplicate, an invalid report): the report offset moves on in the
+    // state, written with everything decided before it once that is durable.
+    if (d.what == verdict::invalid) state_.add_meta_i64("skipped/report:" + d.reason, 1);
+    const auto key = reports_key(m->partition);
+    if (state_.meta_i64(key).value_or(-1) < m->offset) state_.set_meta_i64(key, m->offset);
     ++since_flush_;
     return;
   }
-  ++p.inflight;
+  // Folded as decided (the fold of a decision stores its report offset), then appended.
   for (auto& e : d.events) {
-    std::string value_json = encode_event(e);
-    auto type = event_type_name(e.payload);
-    auto time = format_rfc3339(e.time);
-    auto err = out_.produce(options_.ledger_topic, m->partition, event_team(e).str(), value_json,
-                            cloudevent_headers(e.id.str(), type, e.source, time),
-                            [this](const delivery& dr) {
-                              if (dr.err) append_failed_ = true;
-                            });
-    if (err) throw std::runtime_error(std::string("ledger append: ") + rd_kafka_err2str(err));
     live_.add_pending(e);
+    auto err = produce_event(m->partition, e, nullptr);
+    if (err) throw std::runtime_error(std::string("ledger append: ") + rd_kafka_err2str(err));
   }
 }
 
@@ -285,7 +289,15 @@ void partition_owner::flush(bool wait) {
   // the rows it left clean in the cache may be evicted once the store has them.
   retire();
   if (state_.dirty_count() > 0) {
-    writer_.submit({state_.drain_batch(), std::move(folded_)});
+    // Written once every event handed to the producer so far is durable: the batch may hold
+    // events folded as they were decided (write-through).
+    auto target = acks_.produced_counts();
+    auto durable = [this, target = std::move(target)] {
+      if (!acks_.wait(target)) {
+        throw std::runtime_error("a ledger append failed: the batch holding it is not written");
+      }
+    };
+    writer_.submit({state_.drain_batch(), std::move(folded_), std::move(durable)});
   }
   folded_.clear();
   since_flush_ = 0;
@@ -363,15 +375,18 @@ void partition_owner::consume(const std::atomic<bool>& stop) {
       rd_kafka_message_destroy(m);
     }
     decoder_.finish();  // the helper has left the batch before items_ changes
-    if (since_flush_ >= options_.flush_every_events ||
-        (since_flush_ > 0 && std::chrono::steady_clock::now() - last_flush_ >=
-                                 std::chrono::milliseconds(options_.flush_every_ms))) {
+    const bool due = since_flush_ >= options_.flush_every_events ||
+                     (since_flush_ > 0 && std::chrono::steady_clock::now() - last_flush_ >=
+                                              std::chrono::milliseconds(options_.flush_every_ms));
+    if (due || need_reassign_) {
+      // The write before may still wait for acks: wait for it without the lock, so decisions
+      // and reads go on meanwhile (only this thread submits: it stays finished).
+      lock.unlock();
+      writer_.wait();
+      lock.lock();
       flush();
     }
-    if (need_reassign_) {
-      flush();
-      reassign();
-    }
+    if (need_reassign_) reassign();
     if (std::chrono::steady_clock::now() - last_lag_ >= std::chrono::milliseconds(200)) {
       measure_lag();
     }
@@ -411,7 +426,22 @@ team_access partition_owner::with_team(const team_id& team,
   const auto p = partition_of(team);
   auto it = partitions_.find(p);
   if (it == partitions_.end()) return team_access::not_owner;
-  if (!it->second.caught_up) return team_access::catching_up;
+  // A failed append left the state with an event the log lacks: the owner is stopping.
+  if (!it->second.caught_up || append_failed_) return team_access::catching_up;
+  // Every event f folds into the state (write-through) must reach the producer too, or the
+  // state holds one the log never gets: then the owner stops as for a failed append.
+  struct check {
+    partition_owner& self;
+    std::uint64_t written, appended;
+    ~check() {
+      const auto w = self.live_.written_count() - written;
+      const auto a = self.appended_ - appended;
+      if (w > a) {
+        spdlog::error("{} decided events were not appended; stopping", w - a);
+        self.append_failed_ = true;
+      }
+    }
+  } c{*this, live_.written_count(), appended_};
   f(live_);
   return team_access::ok;
 }
@@ -438,26 +468,16 @@ void partition_owner::append(const team_id& team, const std::vector<event>& even
   w->done = std::move(done);
   const auto partition = partition_of(team);
   for (auto& e : events) {
-    auto err = out_.produce(options_.ledger_topic, partition, event_team(e).str(), encode_event(e),
-                            cloudevent_headers(e.id.str(), event_type_name(e.payload), e.source,
-                                               format_rfc3339(e.time)),
-                            [this, w](const delivery& dr) {
-                              if (dr.err) {
-                                append_failed_ = true;
-                                w->ok = false;
-                              }
-                              if (--w->left == 0 && w->done) w->done(w->ok);
-                            });
-    if (err) {
-      // Not enqueued: nothing of it reaches the log. The owner stops (as for a failed delivery)
-      // so the live view never keeps an event the ledger does not have.
-      append_failed_ = true;
-      w->ok = false;
-      if (already_pending) live_.remove_pending(e);
-      if (--w->left == 0 && w->done) w->done(false);
-      continue;
-    }
+    // Folded first (write-through); a failed append stops the owner, the state being wrong.
     if (!already_pending) live_.add_pending(e);
+    auto err = produce_event(partition, e, [w](bool ok) {
+      if (!ok) w->ok = false;
+      if (--w->left == 0 && w->done) w->done(w->ok);
+    });
+    if (err) {
+      w->ok = false;
+      if (--w->left == 0 && w->done) w->done(false);
+    }
   }
 }
 

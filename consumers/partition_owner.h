@@ -12,11 +12,19 @@
 // so a crash between append and fold re-decides nothing twice (the fold deduplicates by event
 // id) and loses nothing (an unfolded report is read again).
 //
+// Write-through. The live view writes through (projections/decide.h): a decision's events are
+// folded into the state as they are decided, and their records, when the fold reads them back
+// from the log, are only recognised and passed over. The store writer writes a batch only once
+// every event handed to the producer before it was drained is acknowledged (ack_tracker.h), so
+// the store never holds an event the log does not; a crash loses only what the store lacks,
+// which the log has and the fold reads again (the dedup markers pass over what the store has).
+//
 // Concurrency. One mutex guards the state and the live view: the owner thread holds it while it
 // folds and decides a consumed batch; the HTTP threads hold it while they decide a request or
 // read (with_team / with_state), so every decision on this node is serial and made against the
-// live state. The mutex is never held while waiting for Kafka. A failed append stops the owner:
-// restarting re-reads the report (an HTTP caller was answered 503 and retries).
+// live state. The mutex is never held while waiting for Kafka. A failed append stops the owner
+// (the state holds an event the log lacks; with_team refuses from then on): restarting reads
+// the store and the log again (an HTTP caller was answered 503 and retries).
 //
 // Limitations. One store per node: global totals are exact when one node owns all partitions.
 // Decisions carry epoch 0 until the group generation is exposed (librdkafka 2.0.2 does not).
@@ -35,6 +43,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "consumers/ack_tracker.h"
 #include "consumers/batch_decoder.h"
 #include "consumers/ledger_gateway.h"
 #include "consumers/store_writer.h"
@@ -117,8 +126,12 @@ class partition_owner final : public ledger_gateway {
   void reassign();
   void consume(const std::atomic<bool>& stop);  // run() without its exception handling
   void fold_record(const rd_kafka_message_t* m, batch_decoder::result& ev);
-  void settle_reports(std::int32_t partition);
   void decide_record(const rd_kafka_message_t* m);
+  // An event decided here was folded as it was decided (the live view's on_fold).
+  void folded_here(const event& e, fold_outcome outcome);
+  // Hands one event to the producer for a ledger partition; done gets its delivery.
+  rd_kafka_resp_err_t produce_event(std::int32_t partition, const event& e,
+                                    std::function<void(bool)> done);
   // Hands what was folded since the last flush to the store writer, as one WriteBatch with the
   // offsets; with wait, returns once it is written.
   void flush(bool wait = false);
@@ -133,11 +146,6 @@ class partition_owner final : public ledger_gateway {
     bool offset_dirty = false;  // next_ledger not yet put in the state's meta column
     bool reports_assigned = false;
     std::int64_t next_report = RD_KAFKA_OFFSET_BEGINNING;  // next report offset to decide
-    std::int64_t inflight = 0;  // decided reports whose decision is not folded yet
-    // Reports that caused no ledger event (duplicates, invalid ones) while decisions were in
-    // flight: they are done, and their skip counted, once the fold has passed them — in the
-    // same batch, so a crash neither re-counts nor loses them.
-    std::deque<std::pair<std::int64_t, std::string>> unwritten;  // (offset, skip reason or "")
   };
 
   owner_options options_;
@@ -154,6 +162,8 @@ class partition_owner final : public ledger_gateway {
   std::map<std::int32_t, partition> partitions_;
   bool need_reassign_ = false;
   std::atomic<bool> append_failed_{false};
+  ack_tracker acks_;
+  std::uint64_t appended_ = 0;  // events handed to the producer (each was written through)
   int since_flush_ = 0;
   std::vector<event> folded_;  // since the last flush, for after_flush
   std::chrono::steady_clock::time_point last_flush_ = std::chrono::steady_clock::now();

@@ -51,11 +51,18 @@ void store_writer::run() {
       j = std::move(*next_);
       next_.reset();
     }
-    auto s = store_.write(j.batch->changes);
-    if (s.ok() && done_) done_(j);
+    std::string error;
+    try {
+      if (j.before_write) j.before_write();
+      auto s = store_.write(j.batch->changes);
+      if (!s.ok()) error = s.ToString();
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    if (error.empty() && done_) done_(j);
     {
       std::lock_guard lock(mu_);
-      if (!s.ok()) error_ = s.ToString();
+      if (!error.empty() && error_.empty()) error_ = error;
       busy_ = false;
     }
     cv_.notify_all();

@@ -25,6 +25,9 @@ class store_writer {
   struct job {
     std::shared_ptr<const ledger_state::batch> batch;
     std::vector<event> folded;  // the events folded into it, duplicates left out
+    // Run on the writer's thread before the write; it may block (until what the batch holds
+    // is durable in the log) and throws when the batch must never be written.
+    std::function<void()> before_write;
   };
   store_writer(ledger_store& store, std::function<void(const job&)> done);
   ~store_writer();  // finishes the write in flight, then stops

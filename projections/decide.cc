@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
-#include "projections/thresholds.h"
 #include "projections/reservations.h"
 #include "projections/slots.h"
+#include "projections/thresholds.h"
 #include "projections/usage_log.h"
 #include "schemas/event_time.h"
 
@@ -284,7 +284,30 @@ std::vector<std::pair<session_id, session_record>> live_view::sessions(const tea
   return out;
 }
 
+void live_view::write_through(std::function<void(const event&, fold_outcome)> on_fold) {
+  on_fold_ = std::move(on_fold);
+}
+
+bool live_view::echo(const event& e) {
+  if (written_.empty()) return false;
+  return written_.erase(pending_key(event_team(e), e.id.str())) > 0;
+}
+
 void live_view::add_pending(const event& e) {
+  if (!on_fold_) return add_tentative(e);
+  const auto outcome = state_.apply(e);
+  written_.insert(pending_key(event_team(e), e.id.str()));
+  ++written_count_;
+  on_fold_(e, outcome);
+}
+
+bool live_view::remove_pending(const event& e) {
+  // Written through: its effect stays in the state (the owner stops when an append fails).
+  if (on_fold_ && echo(e)) return true;
+  return remove_tentative(e);
+}
+
+void live_view::add_tentative(const event& e) {
   const auto& team = event_team(e);
   pending_ids_.insert(pending_key(team, e.id.str()));
   if (auto* u = std::get_if<usage_recorded>(&e.payload)) {
@@ -308,7 +331,7 @@ void live_view::add_pending(const event& e) {
   }
 }
 
-bool live_view::remove_pending(const event& e) {
+bool live_view::remove_tentative(const event& e) {
   const auto& team = event_team(e);
   if (pending_ids_.erase(pending_key(team, e.id.str())) == 0) return false;
   pending_answers_.erase(pending_key(team, e.id.str()));
@@ -337,6 +360,7 @@ bool live_view::remove_pending(const event& e) {
 }
 
 void live_view::clear_pending() {
+  written_.clear();
   agents_.clear();
   deltas_.clear();
   pending_ids_.clear();

@@ -5,6 +5,7 @@
 // Thread-safety: none; called by the owner of the team's partition only.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -80,7 +81,24 @@ class live_view {
   // The event was folded (or will never be): its effect now lives in the state, or nowhere.
   // True when it was pending.
   bool remove_pending(const event& e);
-  std::size_t pending() const { return pending_ids_.size(); }
+  std::size_t pending() const { return pending_ids_.size() + written_.size(); }
+
+  // Write-through (the partition owner, the only writer of its state): add_pending folds the
+  // event into the state at once, calls on_fold, and remembers its id until the event's own
+  // record comes back from the log, which echo() then recognises (the fold skips it). Nothing
+  // is kept beside the state, so decisions and reads pay for no overlay. The state then holds
+  // events the log may not have yet: whoever drains it writes a batch only once every event
+  // in it is durable, and a failed append means the state is wrong (the owner stops).
+  // Tentative events (add_tentative) always go to the overlay.
+  void write_through(std::function<void(const event&, fold_outcome)> on_fold);
+  bool writes_through() const { return static_cast<bool>(on_fold_); }
+  // True (once) when e was written through and is now read back from the log.
+  bool echo(const event& e);
+  // Events written through so far (the owner checks each was also appended).
+  std::uint64_t written_count() const { return written_count_; }
+  // Pending in the overlay whatever the mode, and removed again (slots.h's with_tentative).
+  void add_tentative(const event& e);
+  bool remove_tentative(const event& e);
   // The pending events other than usage, in decision order (alerts read their overlay here).
   const std::vector<event>& pending_entities() const { return entities_; }
   void clear_pending();
@@ -90,6 +108,9 @@ class live_view {
   std::unordered_map<std::string, totals> deltas_;
   std::unordered_set<std::string> pending_ids_;
   std::unordered_map<std::string, original_answer> pending_answers_;
+  std::function<void(const event&, fold_outcome)> on_fold_;  // set: write-through
+  std::unordered_set<std::string> written_;  // written through, not read back from the log yet
+  std::uint64_t written_count_ = 0;
   std::vector<event> entities_;  // pending entity events (not usage), in decision order
   std::map<std::string, std::string> usage_log_;  // pending usage log rows by key
   std::unordered_map<std::string, std::pair<team_id, int>> agents_;  // agent -> (team, events)

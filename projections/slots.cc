@@ -129,12 +129,12 @@ std::optional<slot_limit> concurrency_reached(
 
 void with_tentative(live_view& live, const std::vector<event>& events,
                     const std::function<void()>& f) {
-  for (auto& e : events) live.add_pending(e);
+  for (auto& e : events) live.add_tentative(e);
   struct undo {
     live_view& live;
     const std::vector<event>& events;
     ~undo() {
-      for (auto it = events.rbegin(); it != events.rend(); ++it) live.remove_pending(*it);
+      for (auto it = events.rbegin(); it != events.rend(); ++it) live.remove_tentative(*it);
     }
   } u{live, events};
   f();

@@ -276,6 +276,44 @@ TEST_F(decide, pending_overlay_is_seen_by_the_next_decision) {
   EXPECT_EQ(team_day_spent(), 40'000'000);
 }
 
+// The partition owner's mode: a decided event is folded into the state at once, its record
+// read back from the log is recognised once (and not folded again), tentative events still
+// come and go through the overlay.
+TEST_F(decide, write_through_folds_at_once_and_knows_its_echo) {
+  std::vector<std::pair<std::string, fold_outcome>> folded;
+  live.write_through([&](const event& e, fold_outcome o) { folded.emplace_back(e.id.str(), o); });
+  policy.team_default.cost_per_day = nanos{50'000'000};
+  auto first = decide_usage(live, ctx, report("r1", 40'000'000), std::nullopt);
+  ASSERT_EQ(first.what, verdict::recorded);
+  live.add_pending(first.events[0]);
+  ASSERT_EQ(folded.size(), 1u);
+  EXPECT_EQ(folded[0], (std::pair{std::string("r1"), fold_outcome::applied}));
+  EXPECT_EQ(live.written_count(), 1u);
+  // In the state itself, not beside it.
+  EXPECT_EQ(state.get_totals(totals_key("t/acme", window_day, "2026-11-23")).cost_nanos,
+            40'000'000);
+  EXPECT_EQ(team_day_spent(), 40'000'000);
+  EXPECT_TRUE(state.seen(team_id{"acme"}, event_id{"r1"}));
+  auto second = decide_usage(live, ctx, report("r2", 20'000'000), std::nullopt);
+  EXPECT_EQ(second.reason, "crossed:team:acme:day:cost");
+  EXPECT_EQ(decide_usage(live, ctx, report("r1", 40'000'000), std::nullopt).what,
+            verdict::duplicate);
+  // Its record comes back from the log once.
+  EXPECT_EQ(live.pending(), 1u);
+  EXPECT_TRUE(live.echo(first.events[0]));
+  EXPECT_FALSE(live.echo(first.events[0]));
+  EXPECT_EQ(live.pending(), 0u);
+  EXPECT_EQ(team_day_spent(), 40'000'000);  // counted once
+  // A tentative event is seen, then gone, and never reaches the state.
+  auto third = decide_usage(live, ctx, report("r3", 5'000'000), std::nullopt);
+  live.add_tentative(third.events[0]);
+  EXPECT_EQ(team_day_spent(), 45'000'000);
+  EXPECT_TRUE(live.remove_tentative(third.events[0]));
+  EXPECT_EQ(team_day_spent(), 40'000'000);
+  EXPECT_EQ(folded.size(), 1u);
+  EXPECT_EQ(live.written_count(), 1u);
+}
+
 TEST_F(decide, per_run_limit_terminates_the_session) {
   policy.agent_default.cost_per_run = nanos{30'000'000};
   auto on_session = [](std::string id, std::int64_t cost) {

@@ -191,6 +191,27 @@ TEST(live_stream, last_event_id_replays_what_the_ring_holds_or_resets) {
   EXPECT_EQ(s->summary(), "5:usage 6:usage");
 }
 
+// With nobody subscribed the hub keeps events unformatted; a resuming subscriber must get
+// the very texts a live one got.
+TEST(live_stream, events_kept_while_nobody_listens_replay_as_live_ones_were_streamed) {
+  const std::vector<event> events = {usage("u-1", "acme", 1), crossing("acme"), limits("acme"),
+                                     session_end("acme", "ses_1"), usage("u-2", "acme", 2, false)};
+  live_hub listened(opts());
+  auto live = std::make_shared<sink>();
+  listened.subscribe({}, std::nullopt, live);
+  listened.publish(events);
+  listened.sync();
+
+  live_hub unheard(opts());
+  unheard.publish(events);
+  unheard.sync();
+  auto resumed = std::make_shared<sink>();
+  unheard.subscribe({}, 0, resumed);  // everything after id 0: the whole ring
+
+  EXPECT_EQ(live->summary(), "1:usage 2:alert 3:limits 4:session 5:usage");
+  EXPECT_EQ(resumed->text(), live->text());
+}
+
 TEST(live_stream, an_id_of_an_earlier_run_is_older_than_the_ring) {
   live_hub hub;  // first_seq from the wall clock
   hub.publish({usage("u-1", "acme", 1)});

@@ -3,6 +3,8 @@
 // reported once each, and a failed write stops the fold.
 #include "consumers/store_writer.h"
 
+#include "consumers/ack_tracker.h"
+
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -106,6 +108,43 @@ TEST(store_writer, a_failed_write_is_reported_and_nothing_is_announced) {
   EXPECT_THROW(writer.wait(), std::runtime_error);
   EXPECT_THROW(writer.submit({state.drain_batch(), {}}), std::runtime_error);
   EXPECT_EQ(announced, 0);
+}
+
+// The owner's batches wait for the acks of the events they hold (ack_tracker.h): a batch is
+// written only once they are durable, and never when one of them failed.
+TEST(store_writer, a_batch_waits_for_its_events_acks_and_is_never_written_after_a_failed_one) {
+  temp_dir dir("acks");
+  ledger_store store({.path = dir.path.string()});
+  ledger_state state(&store);
+  ack_tracker acks;
+  acks.resize(2);
+  int announced = 0;
+  store_writer writer(store, [&](const store_writer::job&) { ++announced; });
+  auto durable = [&acks](std::vector<std::int64_t> target) {
+    return [&acks, target] {
+      if (!acks.wait(target)) throw std::runtime_error("an append failed");
+    };
+  };
+  state.apply(usage_event(1));
+  acks.produced(0);
+  acks.produced(1);
+  writer.submit({state.drain_batch(), {usage_event(1)}, durable(acks.produced_counts())});
+  acks.delivered(1, true);
+  // One of its two events is durable: not written yet.
+  EXPECT_FALSE(writer.idle());
+  EXPECT_FALSE(store.get(column::dedup, "acme/u1").has_value());
+  acks.delivered(0, true);
+  writer.wait();
+  EXPECT_EQ(announced, 1);
+  EXPECT_TRUE(store.get(column::dedup, "acme/u1").has_value());
+
+  state.apply(usage_event(2));
+  acks.produced(0);
+  writer.submit({state.drain_batch(), {usage_event(2)}, durable(acks.produced_counts())});
+  acks.delivered(0, false);
+  EXPECT_THROW(writer.wait(), std::runtime_error);
+  EXPECT_FALSE(store.get(column::dedup, "acme/u2").has_value());
+  EXPECT_EQ(announced, 1);
 }
 
 }  // namespace
