@@ -100,6 +100,9 @@ node_api::node_api(node_api_options options, partition_owner& owner, producer& o
   const auto& c = owner.counters();
   metrics_.add_counter("tally_events_folded_total", "Ledger events folded into the projections",
                        [&c] { return double(c.folded.load()); });
+  metrics_.add_counter("tally_events_stored_total",
+                       "Folded ledger events the store holds (written once durable in the log)",
+                       [&c] { return double(c.stored.load()); });
   metrics_.add_counter("tally_fold_duplicates_total", "Ledger events folded twice (skipped)",
                        [&c] { return double(c.fold_duplicates.load()); });
   metrics_.add_counter("tally_reports_total{verdict=\"recorded\"}", "Reports decided",

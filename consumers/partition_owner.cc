@@ -46,6 +46,7 @@ partition_owner::partition_owner(owner_options options, ledger_store& store, pro
       live_(state_),
       writer_(store, [this](const store_writer::job& j) {
         counters_.flushes.fetch_add(1, std::memory_order_relaxed);
+        counters_.stored.fetch_add(j.events, std::memory_order_relaxed);
         if (options_.after_outbox_flush && j.batch->has_outbox) options_.after_outbox_flush();
         if (!j.folded.empty() && options_.after_flush) options_.after_flush(j.folded);
       }) {
@@ -170,6 +171,7 @@ void partition_owner::fold_record(const rd_kafka_message_t* m, batch_decoder::re
       counters_.fold_duplicates.fetch_add(1, std::memory_order_relaxed);
     } else {
       counters_.folded.fetch_add(1, std::memory_order_relaxed);
+      ++unstored_;
     }
     if (outcome != fold_outcome::duplicate && options_.after_flush) {
       folded_.push_back(std::move(*ev));
@@ -191,6 +193,7 @@ void partition_owner::folded_here(const event& e, fold_outcome outcome) {
     counters_.fold_duplicates.fetch_add(1, std::memory_order_relaxed);
   } else {
     counters_.folded.fetch_add(1, std::memory_order_relaxed);
+    ++unstored_;
     if (options_.after_flush) folded_.push_back(e);
   }
   ++since_flush_;
@@ -297,7 +300,8 @@ void partition_owner::flush(bool wait) {
         throw std::runtime_error("a ledger append failed: the batch holding it is not written");
       }
     };
-    writer_.submit({state_.drain_batch(), std::move(folded_), std::move(durable)});
+    writer_.submit({state_.drain_batch(), std::move(folded_), std::move(durable), unstored_});
+    unstored_ = 0;
   }
   folded_.clear();
   since_flush_ = 0;

@@ -78,7 +78,8 @@ struct owner_options {
 
 // Counters for /metrics and `inspect`; written by the owner thread, read anywhere.
 struct owner_counters {
-  std::atomic<std::uint64_t> folded{0};
+  std::atomic<std::uint64_t> folded{0};  // into the state (what reads see)
+  std::atomic<std::uint64_t> stored{0};  // of those, the ones the store holds (batches written)
   std::atomic<std::uint64_t> fold_duplicates{0};
   std::atomic<std::uint64_t> fold_skipped{0};  // undecodable ledger records
   std::atomic<std::uint64_t> reports_recorded{0};
@@ -165,7 +166,8 @@ class partition_owner final : public ledger_gateway {
   ack_tracker acks_;
   std::uint64_t appended_ = 0;  // events handed to the producer (each was written through)
   int since_flush_ = 0;
-  std::vector<event> folded_;  // since the last flush, for after_flush
+  std::uint64_t unstored_ = 0;  // events folded since the last flush, duplicates left out
+  std::vector<event> folded_;   // since the last flush, for after_flush
   std::chrono::steady_clock::time_point last_flush_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_lag_ = std::chrono::steady_clock::now();
   void measure_lag();

@@ -28,6 +28,7 @@ class store_writer {
     // Run on the writer's thread before the write; it may block (until what the batch holds
     // is durable in the log) and throws when the batch must never be written.
     std::function<void()> before_write;
+    std::uint64_t events = 0;  // events folded into it (counted by the owner, duplicates left out)
   };
   store_writer(ledger_store& store, std::function<void(const job&)> done);
   ~store_writer();  // finishes the write in flight, then stops

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "consumers/control.h"
+#include "tests/support/eventually.h"
 #include "tests/support/http_client.h"
 #include "tests/support/http_scenario.h"
 #include "tests/support/kafka_env.h"
@@ -81,6 +82,20 @@ TEST(HttpEndToEnd, AcknowledgedUsageSurvivesKillNineExactlyAndRetriesCountOnce) 
   auto costs = c2.get("/api/v1/teams/acme/costs?period=day");
   EXPECT_EQ(num(costs.json(), "total_cost_nanos"), acknowledged);
   EXPECT_EQ(num(costs.json(), "total_input_tokens"), 6000);
+  // Reads saw each event at once; the store holds them too once the log has them durably.
+  auto metric = [&](const std::string& series) {
+    auto body = http_client(p->http_port()).get("/metrics").body;
+    auto at = body.find("\n" + series + " ");
+    return at == std::string::npos ? -1.0 : std::atof(body.c_str() + at + series.size() + 2);
+  };
+  EXPECT_TRUE(eventually(
+      [&] {
+        const double folded = metric("tally_events_folded_total");
+        return folded > 0 && metric("tally_events_stored_total") == folded;
+      },
+      10s, 20ms))
+      << "folded " << metric("tally_events_folded_total") << ", stored "
+      << metric("tally_events_stored_total");
   EXPECT_EQ(p->terminate(30s), 0) << p->log();
 }
 
