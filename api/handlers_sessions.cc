@@ -411,6 +411,14 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
     const auto& indexes = entry.second;
     team_id team{entry.first};
     auto a = deps.ledger->with_team(team, [&](live_view& live) {
+      // Their dedup keys in one store read rather than one per report.
+      std::vector<std::string> keys;
+      keys.reserve(indexes.size());
+      for (auto i : indexes) {
+        const auto& r = (*items)[i].r;
+        if (!r.id.empty()) keys.push_back(r.team.str() + "/" + r.id.str());
+      }
+      live.state().prefetch_markers(keys);
       std::vector<event> events;
       for (auto i : indexes) {
         auto& it = (*items)[i];

@@ -548,6 +548,33 @@ bool ledger_state::seen(const team_id& t, const event_id& id) {
   return marker(key, true).has_value();
 }
 
+void ledger_state::prefetch_markers(const std::vector<std::string>& keys) {
+  if (!source_ || !remember_absent_) return;
+  std::vector<std::string_view> ask;
+  ask.reserve(keys.size());
+  for (const auto& key : keys) {
+    // What marker() answers before it reads the source: never to be remembered as absent.
+    if (marker_index_.find(key) != marker_index_.end()) continue;
+    if (absent_markers_.find(key) != absent_markers_.end()) continue;
+    if (in_flight_) {
+      auto& c = in_flight_->changes;
+      auto first = c.begin() + static_cast<std::ptrdiff_t>(in_flight_->markers_from);
+      auto last = c.begin() + static_cast<std::ptrdiff_t>(in_flight_->markers_to);
+      auto it = std::lower_bound(first, last, key,
+                                 [](const change& x, std::string_view k) { return x.key < k; });
+      if (it != last && it->key == key) continue;
+    }
+    ask.push_back(key);
+  }
+  if (ask.empty()) return;
+  const auto present = source_->contains(column::dedup, ask);
+  for (std::size_t i = 0; i < ask.size(); ++i) {
+    if (present[i]) continue;
+    if (absent_markers_.size() >= max_absent_markers) absent_markers_.clear();
+    absent_markers_.emplace(ask[i]);
+  }
+}
+
 std::optional<std::string> ledger_state::marker(std::string_view key, bool remember) {
   if (auto it = marker_index_.find(key); it != marker_index_.end()) {
     return markers_[it->second].second;

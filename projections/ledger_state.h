@@ -38,6 +38,13 @@ class state_source {
  public:
   virtual ~state_source() = default;
   virtual std::optional<std::string> get(column cf, std::string_view key) = 0;
+  // Whether each key is present, in one read where the source can batch it.
+  virtual std::vector<bool> contains(column cf, const std::vector<std::string_view>& keys) {
+    std::vector<bool> out;
+    out.reserve(keys.size());
+    for (auto k : keys) out.push_back(get(cf, k).has_value());
+    return out;
+  }
   // Calls f(key, value) for every row whose key starts with prefix, in key order.
   virtual void for_each(column cf, std::string_view prefix,
                         const std::function<void(std::string_view, std::string_view)>& f) const {
@@ -160,6 +167,10 @@ class ledger_state {
   // but this state's own drains (the partition owner's store): a key leaves the memory when
   // its event is folded, before its marker can reach the source.
   void remember_absent_markers() { remember_absent_ = true; }
+  // With remember_absent_markers(): looks up, in one batched read of the source, the dedup keys
+  // ("team/event id") of events about to be decided, and remembers those the source lacks, so
+  // their seen() reads nothing more. Keys the state holds itself are left alone.
+  void prefetch_markers(const std::vector<std::string>& keys);
   // The answer a folded usage event gave (from its dedup marker).
   std::optional<original_answer> original(const team_id& t, const event_id& id);
 

@@ -128,6 +128,24 @@ std::optional<std::string> ledger_store::get(column cf, std::string_view key) {
   return value;
 }
 
+std::vector<bool> ledger_store::contains(column cf, const std::vector<std::string_view>& keys) {
+  std::vector<rocksdb::Slice> slices;
+  slices.reserve(keys.size());
+  for (auto k : keys) slices.emplace_back(k.data(), k.size());
+  std::vector<rocksdb::PinnableSlice> values(keys.size());
+  std::vector<rocksdb::Status> statuses(keys.size());
+  db_->MultiGet(rocksdb::ReadOptions(), handles_[static_cast<int>(cf) + 1], slices.size(),
+                slices.data(), values.data(), statuses.data());
+  std::vector<bool> out(keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (!statuses[i].ok() && !statuses[i].IsNotFound()) {
+      throw std::runtime_error("store read failed: " + statuses[i].ToString());
+    }
+    out[i] = statuses[i].ok();
+  }
+  return out;
+}
+
 rocksdb::Status ledger_store::write(const std::vector<ledger_state::change>& changes) {
   std::size_t bytes = 64;
   for (auto& c : changes) bytes += c.key.size() + c.value.size() + 16;

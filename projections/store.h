@@ -33,6 +33,8 @@ class ledger_store final : public state_source {
   ledger_store& operator=(const ledger_store&) = delete;
 
   std::optional<std::string> get(column cf, std::string_view key) override;
+  // One MultiGet: batched bloom probes and block reads over the keys.
+  std::vector<bool> contains(column cf, const std::vector<std::string_view>& keys) override;
 
   // Writes the changes atomically.
   rocksdb::Status write(const std::vector<ledger_state::change>& changes);
@@ -47,7 +49,7 @@ class ledger_store final : public state_source {
                 const std::function<void(std::string_view, std::string_view)>& f) const override;
   // Rows in [from, to), last key first, while f returns true.
   void scan_back(column cf, std::string_view from, std::string_view to,
-            const std::function<bool(std::string_view, std::string_view)>& f) const override;
+                 const std::function<bool(std::string_view, std::string_view)>& f) const override;
 
   // Deletes every row of every column family (used by `tally replay`).
   void wipe();

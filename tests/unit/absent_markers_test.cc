@@ -3,6 +3,7 @@
 #include <map>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -25,8 +26,15 @@ class counting_source final : public state_source {
   void write(ledger_state& s) {
     for (auto& c : s.drain()) rows[{c.cf, c.key}] = c.value;
   }
+  std::vector<bool> contains(column cf, const std::vector<std::string_view>& keys) override {
+    if (cf == column::dedup) ++batched_reads;
+    std::vector<bool> out;
+    for (auto k : keys) out.push_back(rows.count({cf, std::string(k)}) > 0);
+    return out;
+  }
   std::map<std::pair<column, std::string>, std::string> rows;
   int dedup_reads = 0;
+  int batched_reads = 0;
 };
 
 const team_id acme{"acme"};
@@ -72,6 +80,39 @@ TEST(absent_markers, the_fold_alone_remembers_nothing) {
     EXPECT_EQ(state.apply(testing::usage_event(i)), fold_outcome::duplicate);
   }
   EXPECT_EQ(store.dedup_reads, 6);
+}
+
+// A batch's keys in one read: the absent ones are then decided and folded without another,
+// while a key the store or the state has is never taken for absent.
+TEST(absent_markers, a_prefetch_reads_a_batch_once_and_hides_nothing_there) {
+  counting_source store;
+  ledger_state state(&store);
+  state.remember_absent_markers();
+  const auto stored = testing::usage_event(1);
+  ASSERT_EQ(state.apply(stored), fold_outcome::applied);
+  store.write(state);  // in the store
+  const auto held = testing::usage_event(2);
+  ASSERT_EQ(state.apply(held), fold_outcome::applied);  // in the state, not in the store
+  const int reads_before = store.dedup_reads;
+  std::vector<std::string> keys;
+  for (int i = 1; i <= 10; ++i) keys.push_back("acme/" + testing::usage_event(i).id.str());
+  state.prefetch_markers(keys);
+  EXPECT_EQ(store.batched_reads, 1);
+  EXPECT_TRUE(state.seen(acme, stored.id));
+  EXPECT_TRUE(state.seen(acme, held.id));
+  EXPECT_EQ(state.apply(stored), fold_outcome::duplicate);
+  for (int i = 3; i <= 10; ++i) {
+    const auto e = testing::usage_event(i);
+    EXPECT_FALSE(state.seen(acme, e.id));
+    EXPECT_EQ(state.apply(e), fold_outcome::applied);
+  }
+  // Only the stored event's checks read one by one (the memory holds what the store lacks).
+  EXPECT_EQ(store.dedup_reads - reads_before, 2);
+  store.write(state);
+  state.prefetch_markers(keys);  // all ten are the state's or the store's now
+  for (int i = 1; i <= 10; ++i) {
+    EXPECT_EQ(state.apply(testing::usage_event(i)), fold_outcome::duplicate);
+  }
 }
 
 TEST(absent_markers, totals_count_each_event_once) {
