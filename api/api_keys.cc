@@ -43,9 +43,13 @@ std::string generate_key_secret() {
 }
 
 std::string sha256_hex(std::string_view data) {
+  // Fetched once: with EVP_sha256() EVP_Digest looks the implementation up again on every call
+  // (OpenSSL 3), which cost as much as the digest of a batch report's fingerprint.
+  static EVP_MD* const fetched = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
+  const EVP_MD* md = fetched ? fetched : EVP_sha256();
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr) != 1) {
+  if (EVP_Digest(data.data(), data.size(), digest, &len, md, nullptr) != 1) {
     throw std::runtime_error("EVP_Digest(SHA-256) failed");
   }
   static constexpr char hex[] = "0123456789abcdef";

@@ -103,6 +103,9 @@ node_api::node_api(node_api_options options, partition_owner& owner, producer& o
   metrics_.add_counter("tally_events_stored_total",
                        "Folded ledger events the store holds (written once durable in the log)",
                        [&c] { return double(c.stored.load()); });
+  metrics_.add_counter("tally_ledger_echoes_total",
+                       "Ledger records decided on this node and read back (folded when decided)",
+                       [&c] { return double(c.echoes.load()); });
   metrics_.add_counter("tally_fold_duplicates_total", "Ledger events folded twice (skipped)",
                        [&c] { return double(c.fold_duplicates.load()); });
   metrics_.add_counter("tally_reports_total{verdict=\"recorded\"}", "Reports decided",

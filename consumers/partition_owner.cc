@@ -1,6 +1,7 @@
 #include "consumers/partition_owner.h"
 
 #include <algorithm>
+#include <random>
 #include <stdexcept>
 #include <vector>
 
@@ -76,6 +77,10 @@ partition_owner::partition_owner(owner_options options, ledger_store& store, pro
   // writers out): a decision's lookup of its event id serves the fold of that event too.
   state_.remember_absent_markers();
   live_.write_through([this](const event& e, fold_outcome o) { folded_here(e, o); });
+  // Random per process: a record of an earlier run of this node is not one of ours.
+  std::random_device rd;
+  static constexpr char hex[] = "0123456789abcdef";
+  for (int i = 0; i < 16; ++i) run_id_.push_back(hex[rd() & 0xf]);
 }
 
 partition_owner::~partition_owner() {
@@ -177,6 +182,10 @@ void partition_owner::fold_record(const rd_kafka_message_t* m, batch_decoder::re
       folded_.push_back(std::move(*ev));
     }
   }
+  passed(p, m);
+}
+
+void partition_owner::passed(partition& p, const rd_kafka_message_t* m) {
   p.next_ledger = m->offset + 1;
   // The offset is written with the state at the next flush (same batch, same value as writing
   // it per record).
@@ -186,6 +195,38 @@ void partition_owner::fold_record(const rd_kafka_message_t* m, batch_decoder::re
     need_reassign_ = true;
   }
   ++since_flush_;
+}
+
+bool partition_owner::from_this_run(const rd_kafka_message_t* m) const {
+  rd_kafka_headers_t* hdrs = nullptr;
+  if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
+  const void* v = nullptr;
+  std::size_t n = 0;
+  if (rd_kafka_header_get_last(hdrs, "tally_run", &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return false;
+  }
+  return std::string_view(static_cast<const char*>(v), n) == run_id_;
+}
+
+void partition_owner::fold_own_record(const rd_kafka_message_t* m) {
+  auto it = partitions_.find(m->partition);
+  if (it == partitions_.end()) return;
+  auto& p = it->second;
+  if (p.next_ledger != RD_KAFKA_OFFSET_BEGINNING && m->offset < p.next_ledger) return;
+  rd_kafka_headers_t* hdrs = nullptr;
+  const void* id = nullptr;
+  std::size_t id_len = 0;
+  if (m->key && rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+      rd_kafka_header_get_last(hdrs, "ce_id", &id, &id_len) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+      live_.echo(std::string_view(static_cast<const char*>(m->key), m->key_len),
+                 std::string_view(static_cast<const char*>(id), id_len))) {
+    counters_.echoes.fetch_add(1, std::memory_order_relaxed);
+    passed(p, m);
+    return;
+  }
+  batch_decoder::result ev =
+      decode_event(std::string_view(static_cast<const char*>(m->payload), m->len));
+  fold_record(m, ev);
 }
 
 void partition_owner::folded_here(const event& e, fold_outcome outcome) {
@@ -201,14 +242,15 @@ void partition_owner::folded_here(const event& e, fold_outcome outcome) {
 
 rd_kafka_resp_err_t partition_owner::produce_event(std::int32_t partition, const event& e,
                                                    std::function<void(bool)> done) {
-  auto err = out_.produce(
-      options_.ledger_topic, partition, event_team(e).str(), encode_event(e),
-      cloudevent_headers(e.id.str(), event_type_name(e.payload), e.source, format_rfc3339(e.time)),
-      [this, partition, done = std::move(done)](const delivery& dr) {
-        if (dr.err) append_failed_ = true;
-        acks_.delivered(partition, !dr.err);
-        if (done) done(!dr.err);
-      });
+  auto headers =
+      cloudevent_headers(e.id.str(), event_type_name(e.payload), e.source, format_rfc3339(e.time));
+  headers.emplace_back("tally_run", run_id_);
+  auto err = out_.produce(options_.ledger_topic, partition, event_team(e).str(), encode_event(e),
+                          headers, [this, partition, done = std::move(done)](const delivery& dr) {
+                            if (dr.err) append_failed_ = true;
+                            acks_.delivered(partition, !dr.err);
+                            if (done) done(!dr.err);
+                          });
   ++appended_;
   if (err) {
     // Not enqueued: the state holds an event the log will not. The owner stops.
@@ -352,11 +394,14 @@ void partition_owner::consume(const std::atomic<bool>& stop) {
     // The ledger records are decoded ahead of the fold (by the decoder's helper for a large
     // batch); nothing of the state is touched by it.
     items_.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+    own_.assign(items_.size(), 0);
     for (ssize_t i = 0; i < n; ++i) {
       rd_kafka_message_t* m = batch[i];
       const bool ledger = !m->err && options_.ledger_topic == rd_kafka_topic_name(m->rkt);
-      items_[i] = {std::string_view(static_cast<const char*>(m->payload), ledger ? m->len : 0),
-                   ledger};
+      own_[i] = ledger && from_this_run(m);
+      const bool decode = ledger && !own_[i];
+      items_[i] = {std::string_view(static_cast<const char*>(m->payload), decode ? m->len : 0),
+                   decode};
     }
     decoder_.start(items_);
     std::unique_lock lock(mu_);
@@ -371,6 +416,8 @@ void partition_owner::consume(const std::atomic<bool>& stop) {
         if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
           spdlog::warn("consumer: {}", rd_kafka_message_errstr(m));
         }
+      } else if (own_[i]) {
+        fold_own_record(m);
       } else if (items_[i].decode) {
         fold_record(m, decoder_.get(static_cast<std::size_t>(i)));
       } else {

@@ -81,6 +81,8 @@ struct owner_counters {
   std::atomic<std::uint64_t> folded{0};  // into the state (what reads see)
   std::atomic<std::uint64_t> stored{0};  // of those, the ones the store holds (batches written)
   std::atomic<std::uint64_t> fold_duplicates{0};
+  // Ledger records decided here and read back: folded when decided, passed over undecoded.
+  std::atomic<std::uint64_t> echoes{0};
   std::atomic<std::uint64_t> fold_skipped{0};  // undecodable ledger records
   std::atomic<std::uint64_t> reports_recorded{0};
   std::atomic<std::uint64_t> reports_rejected{0};
@@ -127,6 +129,11 @@ class partition_owner final : public ledger_gateway {
   void reassign();
   void consume(const std::atomic<bool>& stop);  // run() without its exception handling
   void fold_record(const rd_kafka_message_t* m, batch_decoder::result& ev);
+  // A ledger record this process appended (its tally_run header): nothing to fold when it was
+  // written through, which its key and ce_id tell without decoding it; decoded and folded
+  // otherwise (the live view forgot it at a rebalance).
+  void fold_own_record(const rd_kafka_message_t* m);
+  bool from_this_run(const rd_kafka_message_t* m) const;
   void decide_record(const rd_kafka_message_t* m);
   // An event decided here was folded as it was decided (the live view's on_fold).
   void folded_here(const event& e, fold_outcome outcome);
@@ -148,6 +155,8 @@ class partition_owner final : public ledger_gateway {
     bool reports_assigned = false;
     std::int64_t next_report = RD_KAFKA_OFFSET_BEGINNING;  // next report offset to decide
   };
+
+  void passed(partition& p, const rd_kafka_message_t* m);  // the fold is past m
 
   owner_options options_;
   mutable std::mutex mu_;  // guards everything below that the HTTP side reaches
@@ -172,6 +181,10 @@ class partition_owner final : public ledger_gateway {
   std::chrono::steady_clock::time_point last_lag_ = std::chrono::steady_clock::now();
   void measure_lag();
   std::vector<batch_decoder::item> items_;  // the consumed batch, as the decoder sees it
+  std::vector<char> own_;                   // by item: a ledger record this process appended
+  // Tags this process's ledger appends (header tally_run): a record read back with it was
+  // decided here, so the decoder leaves it alone.
+  std::string run_id_;
   batch_decoder decoder_;  // decodes ledger records ahead of the fold (after items_: it reads them)
   store_writer writer_;    // last member: its thread stops before the rest is destroyed
 };

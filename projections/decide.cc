@@ -293,6 +293,15 @@ bool live_view::echo(const event& e) {
   return written_.erase(pending_key(event_team(e), e.id.str())) > 0;
 }
 
+bool live_view::echo(std::string_view team, std::string_view id) {
+  if (written_.empty()) return false;
+  std::string k;
+  k.reserve(team.size() + id.size() + 1);
+  k.append(team).push_back('/');
+  k.append(id);
+  return written_.erase(k) > 0;
+}
+
 void live_view::add_pending(const event& e) {
   if (!on_fold_) return add_tentative(e);
   const auto outcome = state_.apply(e);

@@ -94,6 +94,8 @@ class live_view {
   bool writes_through() const { return static_cast<bool>(on_fold_); }
   // True (once) when e was written through and is now read back from the log.
   bool echo(const event& e);
+  // The same by the event's team and id (a record's key and ce_id), without decoding it.
+  bool echo(std::string_view team, std::string_view id);
   // Events written through so far (the owner checks each was also appended).
   std::uint64_t written_count() const { return written_count_; }
   // Pending in the overlay whatever the mode, and removed again (slots.h's with_tentative).

@@ -288,6 +288,14 @@ TEST(HttpEndToEnd, BadInputIsAnswered4xxAndChangesNothing) {
       std::string::npos)
       << m.body;
   EXPECT_NE(m.body.find("tally_consumer_lag_events "), std::string::npos);
+  // The usage decided here comes back from the log as records it passes over, undecoded.
+  EXPECT_TRUE(eventually(
+      [&] {
+        auto body = open.get("/metrics").body;
+        auto at = body.find("\ntally_ledger_echoes_total ");
+        return at != std::string::npos && std::atof(body.c_str() + at + 27) >= 3;
+      },
+      10s, 20ms));
   EXPECT_EQ(p->terminate(30s), 0) << p->log();
 }
 
