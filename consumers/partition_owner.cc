@@ -152,11 +152,17 @@ void partition_owner::reassign() {
 }
 
 void partition_owner::revoked() {
-  std::lock_guard lock(mu_);
-  flush(true);
+  std::unique_lock lock(mu_);
+  flush();
   live_.clear_pending();
   partitions_.clear();
   counters_.caught_up = false;
+  // The last write waits for its acks: without the lock, so reads go on meanwhile (nothing is
+  // decided here any more).
+  lock.unlock();
+  writer_.wait();
+  lock.lock();
+  retire();
   rd_kafka_assign(rk_, nullptr);
 }
 

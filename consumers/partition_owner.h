@@ -7,17 +7,19 @@
 // (offset + 1 of the last folded record), and are folded up to the high watermark seen at
 // assignment before the partition's reports are assigned: decisions are only made against a
 // state that includes everything this or an earlier owner appended. A report's decision is
-// appended to the ledger partition of the same number and kept as "pending" in the live view
-// until it is folded back. The report offset is stored with the fold of the decision it caused,
-// so a crash between append and fold re-decides nothing twice (the fold deduplicates by event
-// id) and loses nothing (an unfolded report is read again).
+// folded (below) and appended to the ledger partition of the same number. The report offset is
+// stored with the fold of the decision it caused (a report that caused no event moves it on by
+// itself), and reaches the store only once the decision is durable in the log: a crash
+// re-decides nothing twice (the fold deduplicates by event id) and loses nothing (a report
+// whose offset the store lacks is read again).
 //
 // Write-through. The live view writes through (projections/decide.h): a decision's events are
 // folded into the state as they are decided, and their records, when the fold reads them back
-// from the log, are only recognised and passed over. The store writer writes a batch only once
-// every event handed to the producer before it was drained is acknowledged (ack_tracker.h), so
-// the store never holds an event the log does not; a crash loses only what the store lacks,
-// which the log has and the fold reads again (the dedup markers pass over what the store has).
+// from the log, are only recognised (their tally_run header, key and ce_id) and passed over,
+// undecoded. The store writer writes a batch only once every event handed to the producer
+// before it was drained is acknowledged (ack_tracker.h), so the store never holds an event the
+// log does not; a crash loses only what the store lacks, which the log has and the fold reads
+// again (the dedup markers pass over what the store has).
 //
 // Concurrency. One mutex guards the state and the live view: the owner thread holds it while it
 // folds and decides a consumed batch; the HTTP threads hold it while they decide a request or

@@ -548,6 +548,16 @@ bool ledger_state::seen(const team_id& t, const event_id& id) {
   return marker(key, true).has_value();
 }
 
+const std::string* ledger_state::in_flight_marker(std::string_view key) const {
+  if (!in_flight_) return nullptr;
+  auto& c = in_flight_->changes;
+  auto first = c.begin() + static_cast<std::ptrdiff_t>(in_flight_->markers_from);
+  auto last = c.begin() + static_cast<std::ptrdiff_t>(in_flight_->markers_to);
+  auto it = std::lower_bound(first, last, key,
+                             [](const change& x, std::string_view k) { return x.key < k; });
+  return it != last && it->key == key ? &it->value : nullptr;
+}
+
 void ledger_state::prefetch_markers(const std::vector<std::string>& keys) {
   if (!source_ || !remember_absent_) return;
   std::vector<std::string_view> ask;
@@ -556,14 +566,7 @@ void ledger_state::prefetch_markers(const std::vector<std::string>& keys) {
     // What marker() answers before it reads the source: never to be remembered as absent.
     if (marker_index_.find(key) != marker_index_.end()) continue;
     if (absent_markers_.find(key) != absent_markers_.end()) continue;
-    if (in_flight_) {
-      auto& c = in_flight_->changes;
-      auto first = c.begin() + static_cast<std::ptrdiff_t>(in_flight_->markers_from);
-      auto last = c.begin() + static_cast<std::ptrdiff_t>(in_flight_->markers_to);
-      auto it = std::lower_bound(first, last, key,
-                                 [](const change& x, std::string_view k) { return x.key < k; });
-      if (it != last && it->key == key) continue;
-    }
+    if (in_flight_marker(key)) continue;
     ask.push_back(key);
   }
   if (ask.empty()) return;
@@ -579,14 +582,7 @@ std::optional<std::string> ledger_state::marker(std::string_view key, bool remem
   if (auto it = marker_index_.find(key); it != marker_index_.end()) {
     return markers_[it->second].second;
   }
-  if (in_flight_) {
-    auto& c = in_flight_->changes;
-    auto first = c.begin() + static_cast<std::ptrdiff_t>(in_flight_->markers_from);
-    auto last = c.begin() + static_cast<std::ptrdiff_t>(in_flight_->markers_to);
-    auto it = std::lower_bound(first, last, key,
-                               [](const change& x, std::string_view k) { return x.key < k; });
-    if (it != last && it->key == key) return it->value;
-  }
+  if (const std::string* v = in_flight_marker(key)) return *v;
   if (source_) {
     if (!absent_markers_.empty() && absent_markers_.find(key) != absent_markers_.end()) {
       return std::nullopt;

@@ -242,6 +242,8 @@ class ledger_state {
   // A dedup marker's value: unwritten, in flight, or in the store. remember: note a key the
   // store lacks (remember_absent_markers()).
   std::optional<std::string> marker(std::string_view key, bool remember = false);
+  // The marker of the drained batch being written, if it holds the key.
+  const std::string* in_flight_marker(std::string_view key) const;
   void index_session(const team_id& t, const session_id& s);
   void note_latest(const team_id& t, const agent_id& a, const session_id& s, const task_id& k,
                    time_ms opened_at);
