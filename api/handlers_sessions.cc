@@ -416,7 +416,7 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
       keys.reserve(indexes.size());
       for (auto i : indexes) {
         const auto& r = (*items)[i].r;
-        if (!r.id.empty()) keys.push_back(r.team.str() + "/" + r.id.str());
+        if (!r.id.empty()) keys.push_back(ledger_state::dedup_key(r.team.str(), r.id.str()));
       }
       live.state().prefetch_markers(keys);
       std::vector<event> events;

@@ -166,11 +166,18 @@ void partition_owner::revoked() {
   rd_kafka_assign(rk_, nullptr);
 }
 
-void partition_owner::fold_record(const rd_kafka_message_t* m, batch_decoder::result& ev) {
+partition_owner::partition* partition_owner::unfolded(const rd_kafka_message_t* m) {
   auto it = partitions_.find(m->partition);
-  if (it == partitions_.end()) return;
+  if (it == partitions_.end()) return nullptr;
   auto& p = it->second;
-  if (p.next_ledger != RD_KAFKA_OFFSET_BEGINNING && m->offset < p.next_ledger) return;
+  if (p.next_ledger != RD_KAFKA_OFFSET_BEGINNING && m->offset < p.next_ledger) return nullptr;
+  return &p;
+}
+
+void partition_owner::fold_record(const rd_kafka_message_t* m, batch_decoder::result& ev) {
+  auto* pp = unfolded(m);
+  if (!pp) return;
+  auto& p = *pp;
   if (!ev) {
     counters_.fold_skipped.fetch_add(1, std::memory_order_relaxed);
     state_.add_meta_i64("skipped/" + ev.error().message(), 1);
@@ -215,10 +222,8 @@ bool partition_owner::from_this_run(const rd_kafka_message_t* m) const {
 }
 
 void partition_owner::fold_own_record(const rd_kafka_message_t* m) {
-  auto it = partitions_.find(m->partition);
-  if (it == partitions_.end()) return;
-  auto& p = it->second;
-  if (p.next_ledger != RD_KAFKA_OFFSET_BEGINNING && m->offset < p.next_ledger) return;
+  auto* p = unfolded(m);
+  if (!p) return;
   rd_kafka_headers_t* hdrs = nullptr;
   const void* id = nullptr;
   std::size_t id_len = 0;
@@ -227,7 +232,7 @@ void partition_owner::fold_own_record(const rd_kafka_message_t* m) {
       live_.echo(std::string_view(static_cast<const char*>(m->key), m->key_len),
                  std::string_view(static_cast<const char*>(id), id_len))) {
     counters_.echoes.fetch_add(1, std::memory_order_relaxed);
-    passed(p, m);
+    passed(*p, m);
     return;
   }
   batch_decoder::result ev =
@@ -313,8 +318,7 @@ void partition_owner::decide_record(const rd_kafka_message_t* m) {
     // Done with no event (a duplicate, an invalid report): the report offset moves on in the
     // state, written with everything decided before it once that is durable.
     if (d.what == verdict::invalid) state_.add_meta_i64("skipped/report:" + d.reason, 1);
-    const auto key = reports_key(m->partition);
-    if (state_.meta_i64(key).value_or(-1) < m->offset) state_.set_meta_i64(key, m->offset);
+    state_.report_done(m->partition, m->offset);
     ++since_flush_;
     return;
   }

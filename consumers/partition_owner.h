@@ -159,6 +159,7 @@ class partition_owner final : public ledger_gateway {
   };
 
   void passed(partition& p, const rd_kafka_message_t* m);  // the fold is past m
+  partition* unfolded(const rd_kafka_message_t* m);  // m's partition, unless the fold is past m
 
   owner_options options_;
   mutable std::mutex mu_;  // guards everything below that the HTTP side reaches

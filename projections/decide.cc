@@ -11,11 +11,9 @@
 namespace tally {
 namespace {
 
+// Pending and written-through events by their dedup key.
 std::string pending_key(const team_id& t, std::string_view id) {
-  std::string k = t.str();
-  k.push_back('/');
-  k.append(id);
-  return k;
+  return ledger_state::dedup_key(t.str(), id);
 }
 
 // One limit check: a scope's spent amount against its cap.
@@ -289,17 +287,12 @@ void live_view::write_through(std::function<void(const event&, fold_outcome)> on
 }
 
 bool live_view::echo(const event& e) {
-  if (written_.empty()) return false;
-  return written_.erase(pending_key(event_team(e), e.id.str())) > 0;
+  return echo(event_team(e).str(), e.id.str());
 }
 
 bool live_view::echo(std::string_view team, std::string_view id) {
   if (written_.empty()) return false;
-  std::string k;
-  k.reserve(team.size() + id.size() + 1);
-  k.append(team).push_back('/');
-  k.append(id);
-  return written_.erase(k) > 0;
+  return written_.erase(ledger_state::dedup_key(team, id)) > 0;
 }
 
 void live_view::add_pending(const event& e) {

@@ -535,17 +535,26 @@ std::optional<original_answer> decode_original(std::string_view marker) {
 }
 
 std::optional<original_answer> ledger_state::original(const team_id& t, const event_id& id) {
-  auto m = marker(t.str() + "/" + id.str(), true);
+  auto m = marker(dedup_key(t.str(), id.str()), true);
   if (!m) return std::nullopt;
   return decode_original(*m);
 }
 
-bool ledger_state::seen(const team_id& t, const event_id& id) {
+std::string ledger_state::dedup_key(std::string_view team, std::string_view id) {
   std::string key;
-  key.reserve(t.str().size() + id.str().size() + 1);
-  key.append(t.str()).push_back('/');
-  key.append(id.str());
-  return marker(key, true).has_value();
+  key.reserve(team.size() + id.size() + 1);
+  key.append(team).push_back('/');
+  key.append(id);
+  return key;
+}
+
+void ledger_state::report_done(std::int32_t partition, std::int64_t offset) {
+  const auto key = "reports/" + std::to_string(partition);
+  if (meta_i64(key).value_or(-1) < offset) set_meta_i64(key, offset);
+}
+
+bool ledger_state::seen(const team_id& t, const event_id& id) {
+  return marker(dedup_key(t.str(), id.str()), true).has_value();
 }
 
 const std::string* ledger_state::in_flight_marker(std::string_view key) const {
@@ -624,16 +633,8 @@ fold_outcome ledger_state::apply(const event& e) {
   // The report a decision came from is done whether or not the decision is a duplicate.
   const usage_decided* decided = std::get_if<usage_recorded>(&e.payload);
   if (!decided) decided = std::get_if<usage_rejected>(&e.payload);
-  if (decided && decided->report) {
-    auto key = "reports/" + std::to_string(decided->report->partition);
-    if (meta_i64(key).value_or(-1) < decided->report->offset) {
-      set_meta_i64(key, decided->report->offset);
-    }
-  }
-  std::string marker_key;
-  marker_key.reserve(team.str().size() + e.id.str().size() + 1);
-  marker_key.append(team.str()).push_back('/');
-  marker_key.append(e.id.str());
+  if (decided && decided->report) report_done(decided->report->partition, decided->report->offset);
+  std::string marker_key = dedup_key(team.str(), e.id.str());
   if (marker(marker_key)) return fold_outcome::duplicate;
 
   std::string marker_day;

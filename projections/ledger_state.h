@@ -182,6 +182,10 @@ class ledger_state {
   std::optional<std::int64_t> meta_i64(std::string_view key);
   void set_meta_i64(std::string_view key, std::int64_t v);
   void add_meta_i64(std::string_view key, std::int64_t delta);
+  // The report at `offset` of reports partition p is done: its offset moves on ("reports/<p>").
+  void report_done(std::int32_t partition, std::int64_t offset);
+  // The dedup key of an event ("team/event id"): its marker's key.
+  static std::string dedup_key(std::string_view team, std::string_view id);
 
   // Changes since the last drain, in key order per column (deterministic batches).
   struct change {
