@@ -79,9 +79,17 @@ TEST(HttpEndToEnd, AcknowledgedUsageSurvivesKillNineExactlyAndRetriesCountOnce) 
     EXPECT_TRUE(r.json().as_object().at("duplicate").as_bool());
   }
   EXPECT_EQ(num(c2.get("/api/v1/agents/eng-1/budget").json(), "daily_spent_nanos"), acknowledged);
+  // A new report after the restart: decided and folded by this process, whether or not the store
+  // already held all of the first process's events when it was killed.
+  auto fresh = c2.post("/api/v1/sessions/" + session + "/usage",
+                       R"({"event_id": "u-after", "input_tokens": 100, "output_tokens": 10,
+                           "cost_usd": 0.000000001})");
+  ASSERT_EQ(fresh.status, 200) << fresh.body;
+  EXPECT_EQ(fresh.json().as_object().if_contains("duplicate"), nullptr) << fresh.body;
+  acknowledged += 1;
   auto costs = c2.get("/api/v1/teams/acme/costs?period=day");
   EXPECT_EQ(num(costs.json(), "total_cost_nanos"), acknowledged);
-  EXPECT_EQ(num(costs.json(), "total_input_tokens"), 6000);
+  EXPECT_EQ(num(costs.json(), "total_input_tokens"), 6100);
   // Reads saw each event at once; the store holds them too once the log has them durably.
   auto metric = [&](const std::string& series) {
     auto body = http_client(p->http_port()).get("/metrics").body;
