@@ -266,11 +266,11 @@ live_hub::~live_hub() {
   for (auto& [_, s] : left) s.out->close();
 }
 
-void live_hub::publish(const std::vector<event>& folded) {
+void live_hub::publish(std::vector<event> folded) {
   {
     std::lock_guard lock(inbox_mu_);
     for (auto& e : folded) {
-      if (stream_target(e)) inbox_.push_back(e);
+      if (stream_target(e)) inbox_.push_back(std::move(e));
     }
     ++published_;
   }

@@ -81,8 +81,8 @@ class live_hub {
   live_hub(const live_hub&) = delete;
   live_hub& operator=(const live_hub&) = delete;
 
-  // The owner thread, after a flush: never blocks on subscribers.
-  void publish(const std::vector<event>& folded);
+  // The owner thread, after a flush: never blocks on subscribers. Keeps the events it streams.
+  void publish(std::vector<event> folded);
 
   // Replays what the ring holds after `last_id` (everything newer than it; `reset` first when
   // events after it are no longer held, or the id is from the future), then streams live

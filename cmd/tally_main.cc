@@ -187,8 +187,8 @@ int run_owner(const common_options& o, bool replay) {
   // thread); the hub is destroyed before the owner, after the API.
   tally::api::live_hub* hub_ptr = nullptr;
   if (!replay && o.listen != "off") {
-    oo.after_flush = [&hub_ptr](const std::vector<tally::event>& folded) {
-      if (hub_ptr) hub_ptr->publish(folded);
+    oo.after_flush = [&hub_ptr](std::vector<tally::event>& folded) {
+      if (hub_ptr) hub_ptr->publish(std::move(folded));
     };
   }
   tally::partition_owner owner(oo, store, out, pricing, policy);

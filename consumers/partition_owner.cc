@@ -1,7 +1,6 @@
 #include "consumers/partition_owner.h"
 
 #include <algorithm>
-#include <random>
 #include <stdexcept>
 #include <vector>
 
@@ -45,7 +44,7 @@ partition_owner::partition_owner(owner_options options, ledger_store& store, pro
       policy_(policy),
       state_(&store),
       live_(state_),
-      writer_(store, [this](const store_writer::job& j) {
+      writer_(store, [this](store_writer::job& j) {
         counters_.flushes.fetch_add(1, std::memory_order_relaxed);
         counters_.stored.fetch_add(j.events, std::memory_order_relaxed);
         if (options_.after_outbox_flush && j.batch->has_outbox) options_.after_outbox_flush();
@@ -77,10 +76,6 @@ partition_owner::partition_owner(owner_options options, ledger_store& store, pro
   // writers out): a decision's lookup of its event id serves the fold of that event too.
   state_.remember_absent_markers();
   live_.write_through([this](const event& e, fold_outcome o) { folded_here(e, o); });
-  // Random per process: a record of an earlier run of this node is not one of ours.
-  std::random_device rd;
-  static constexpr char hex[] = "0123456789abcdef";
-  for (int i = 0; i < 16; ++i) run_id_.push_back(hex[rd() & 0xf]);
 }
 
 partition_owner::~partition_owner() {
@@ -210,34 +205,10 @@ void partition_owner::passed(partition& p, const rd_kafka_message_t* m) {
   ++since_flush_;
 }
 
-bool partition_owner::from_this_run(const rd_kafka_message_t* m) const {
-  rd_kafka_headers_t* hdrs = nullptr;
-  if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
-  const void* v = nullptr;
-  std::size_t n = 0;
-  if (rd_kafka_header_get_last(hdrs, "tally_run", &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return false;
-  }
-  return std::string_view(static_cast<const char*>(v), n) == run_id_;
-}
-
-void partition_owner::fold_own_record(const rd_kafka_message_t* m) {
-  auto* p = unfolded(m);
-  if (!p) return;
-  rd_kafka_headers_t* hdrs = nullptr;
-  const void* id = nullptr;
-  std::size_t id_len = 0;
-  if (m->key && rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-      rd_kafka_header_get_last(hdrs, "ce_id", &id, &id_len) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-      live_.echo(std::string_view(static_cast<const char*>(m->key), m->key_len),
-                 std::string_view(static_cast<const char*>(id), id_len))) {
-    counters_.echoes.fetch_add(1, std::memory_order_relaxed);
-    passed(*p, m);
-    return;
-  }
-  batch_decoder::result ev =
-      decode_event(std::string_view(static_cast<const char*>(m->payload), m->len));
-  fold_record(m, ev);
+bool partition_owner::echoed(const rd_kafka_message_t* m) {
+  if (!m->key) return false;
+  const auto id = encoded_event_id(std::string_view(static_cast<const char*>(m->payload), m->len));
+  return id && live_.echo(std::string_view(static_cast<const char*>(m->key), m->key_len), *id);
 }
 
 void partition_owner::folded_here(const event& e, fold_outcome outcome) {
@@ -251,22 +222,48 @@ void partition_owner::folded_here(const event& e, fold_outcome outcome) {
   ++since_flush_;
 }
 
+// Each report tells the ack tracker; the last one calls done and frees the sink. A record that
+// was not enqueued is reported here as failed, by produce_event.
+class partition_owner::append_sink final : public delivery_sink {
+ public:
+  append_sink(partition_owner& owner, std::int32_t partition, std::size_t records,
+              std::function<void(bool)> done)
+      : owner_(owner),
+        partition_(partition),
+        left_(static_cast<std::int64_t>(records)),
+        done_(std::move(done)) {}
+
+  void delivered(const delivery& d) override {
+    if (d.err) {
+      owner_.append_failed_ = true;
+      ok_ = false;
+    }
+    owner_.acks_.delivered(partition_, !d.err);
+    if (left_.fetch_sub(1) == 1) {
+      std::unique_ptr<append_sink> self(this);
+      if (done_) done_(ok_);
+    }
+  }
+
+ private:
+  partition_owner& owner_;
+  const std::int32_t partition_;
+  std::atomic<std::int64_t> left_;
+  std::atomic<bool> ok_{true};
+  std::function<void(bool)> done_;
+};
+
 rd_kafka_resp_err_t partition_owner::produce_event(std::int32_t partition, const event& e,
-                                                   std::function<void(bool)> done) {
-  auto headers =
-      cloudevent_headers(e.id.str(), event_type_name(e.payload), e.source, format_rfc3339(e.time));
-  headers.emplace_back("tally_run", run_id_);
+                                                   append_sink* sink) {
+  const std::string time = format_rfc3339(e.time);
+  const auto headers =
+      cloudevent_header_views(e.id.str(), event_type_name(e.payload), e.source, time);
   auto err = out_.produce(options_.ledger_topic, partition, event_team(e).str(), encode_event(e),
-                          headers, [this, partition, done = std::move(done)](const delivery& dr) {
-                            if (dr.err) append_failed_ = true;
-                            acks_.delivered(partition, !dr.err);
-                            if (done) done(!dr.err);
-                          });
+                          headers, sink);
   ++appended_;
   if (err) {
     // Not enqueued: the state holds an event the log will not. The owner stops.
-    append_failed_ = true;
-    acks_.delivered(partition, false);
+    sink->delivered({err, partition, -1});
   } else {
     acks_.produced(partition);
   }
@@ -323,10 +320,16 @@ void partition_owner::decide_record(const rd_kafka_message_t* m) {
     return;
   }
   // Folded as decided (the fold of a decision stores its report offset), then appended.
-  for (auto& e : d.events) {
-    live_.add_pending(e);
-    auto err = produce_event(m->partition, e, nullptr);
-    if (err) throw std::runtime_error(std::string("ledger append: ") + rd_kafka_err2str(err));
+  auto* sink = new append_sink(*this, m->partition, d.events.size(), nullptr);
+  for (std::size_t i = 0; i < d.events.size(); ++i) {
+    live_.add_pending(d.events[i]);
+    auto err = produce_event(m->partition, d.events[i], sink);
+    if (err) {
+      // The sink still waits for the events not handed over: they fail too.
+      for (std::size_t k = i + 1; k < d.events.size(); ++k)
+        sink->delivered({err, m->partition, -1});
+      throw std::runtime_error(std::string("ledger append: ") + rd_kafka_err2str(err));
+    }
   }
 }
 
@@ -405,16 +408,18 @@ void partition_owner::consume(const std::atomic<bool>& stop) {
     // batch); nothing of the state is touched by it.
     items_.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
     own_.assign(items_.size(), 0);
+    std::unique_lock lock(mu_);
     for (ssize_t i = 0; i < n; ++i) {
       rd_kafka_message_t* m = batch[i];
       const bool ledger = !m->err && options_.ledger_topic == rd_kafka_topic_name(m->rkt);
-      own_[i] = ledger && from_this_run(m);
+      own_[i] = ledger && echoed(m);
       const bool decode = ledger && !own_[i];
       items_[i] = {std::string_view(static_cast<const char*>(m->payload), decode ? m->len : 0),
                    decode};
     }
+    lock.unlock();
     decoder_.start(items_);
-    std::unique_lock lock(mu_);
+    lock.lock();
     for (ssize_t i = 0; i < n; ++i) {
       // Let waiting HTTP threads in between stretches of the batch.
       if (i > 0 && i % 256 == 0) {
@@ -427,7 +432,11 @@ void partition_owner::consume(const std::atomic<bool>& stop) {
           spdlog::warn("consumer: {}", rd_kafka_message_errstr(m));
         }
       } else if (own_[i]) {
-        fold_own_record(m);
+        // Written through when it was decided: only the offset moves on.
+        if (auto* p = unfolded(m)) {
+          counters_.echoes.fetch_add(1, std::memory_order_relaxed);
+          passed(*p, m);
+        }
       } else if (items_[i].decode) {
         fold_record(m, decoder_.get(static_cast<std::size_t>(i)));
       } else {
@@ -515,30 +524,16 @@ void partition_owner::with_state(const std::function<void(live_view&)>& f) {
 void partition_owner::append(const team_id& team, const std::vector<event>& events,
                              std::function<void(bool)> done, bool already_pending) {
   // Called with mu_ held (inside with_team).
-  struct waiting {
-    std::atomic<int> left;
-    std::atomic<bool> ok{true};
-    std::function<void(bool)> done;
-  };
   if (events.empty()) {
     if (done) done(true);
     return;
   }
-  auto w = std::make_shared<waiting>();
-  w->left = static_cast<int>(events.size());
-  w->done = std::move(done);
   const auto partition = partition_of(team);
+  auto* sink = new append_sink(*this, partition, events.size(), std::move(done));
   for (auto& e : events) {
     // Folded first (write-through); a failed append stops the owner, the state being wrong.
     if (!already_pending) live_.add_pending(e);
-    auto err = produce_event(partition, e, [w](bool ok) {
-      if (!ok) w->ok = false;
-      if (--w->left == 0 && w->done) w->done(w->ok);
-    });
-    if (err) {
-      w->ok = false;
-      if (--w->left == 0 && w->done) w->done(false);
-    }
+    produce_event(partition, e, sink);
   }
 }
 

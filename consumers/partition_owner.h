@@ -15,10 +15,10 @@
 //
 // Write-through. The live view writes through (projections/decide.h): a decision's events are
 // folded into the state as they are decided, and their records, when the fold reads them back
-// from the log, are only recognised (their tally_run header, key and ce_id) and passed over,
-// undecoded. The store writer writes a batch only once every event handed to the producer
-// before it was drained is acknowledged (ack_tracker.h), so the store never holds an event the
-// log does not; a crash loses only what the store lacks, which the log has and the fold reads
+// from the log, are only recognised (by key and the event id at the head of the value) and
+// passed over, undecoded. The store writer writes a batch only once every event handed to the
+// producer before it was drained is acknowledged (ack_tracker.h), so the store never holds an event
+// the log does not; a crash loses only what the store lacks, which the log has and the fold reads
 // again (the dedup markers pass over what the store has).
 //
 // Concurrency. One mutex guards the state and the live view: the owner thread holds it while it
@@ -73,9 +73,9 @@ struct owner_options {
   std::function<void()> after_outbox_flush;
   // Called on the store writer's thread once each WriteBatch that folded events is committed
   // (readers see the new state), with the events folded in it, duplicates left out, in log
-  // order; must not block (the live stream hub copies what it streams). Unset: the fold keeps
-  // no copy.
-  std::function<void(const std::vector<event>&)> after_flush;
+  // order; must not block. It may move the events out (the live stream hub takes the ones it
+  // streams). Unset: the fold keeps no copy.
+  std::function<void(std::vector<event>&)> after_flush;
 };
 
 // Counters for /metrics and `inspect`; written by the owner thread, read anywhere.
@@ -131,17 +131,19 @@ class partition_owner final : public ledger_gateway {
   void reassign();
   void consume(const std::atomic<bool>& stop);  // run() without its exception handling
   void fold_record(const rd_kafka_message_t* m, batch_decoder::result& ev);
-  // A ledger record this process appended (its tally_run header): nothing to fold when it was
-  // written through, which its key and ce_id tell without decoding it; decoded and folded
-  // otherwise (the live view forgot it at a rebalance).
-  void fold_own_record(const rd_kafka_message_t* m);
-  bool from_this_run(const rd_kafka_message_t* m) const;
+  // A ledger record of an event this node decided and wrote through (the live view's echo(),
+  // by the record's key and the id at the head of its value): nothing to fold, the offset
+  // moves on. False for anything else, which is decoded and folded (the live view forgot its
+  // own events at a rebalance).
+  bool echoed(const rd_kafka_message_t* m);
   void decide_record(const rd_kafka_message_t* m);
   // An event decided here was folded as it was decided (the live view's on_fold).
   void folded_here(const event& e, fold_outcome outcome);
-  // Hands one event to the producer for a ledger partition; done gets its delivery.
-  rd_kafka_resp_err_t produce_event(std::int32_t partition, const event& e,
-                                    std::function<void(bool)> done);
+  // The delivery reports of one append (the events of one decision or request, one partition).
+  class append_sink;
+  // Hands one event to the producer for a ledger partition, its report going to sink (which
+  // counts it as failed when it was not enqueued).
+  rd_kafka_resp_err_t produce_event(std::int32_t partition, const event& e, append_sink* sink);
   // Hands what was folded since the last flush to the store writer, as one WriteBatch with the
   // offsets; with wait, returns once it is written.
   void flush(bool wait = false);
@@ -185,9 +187,6 @@ class partition_owner final : public ledger_gateway {
   void measure_lag();
   std::vector<batch_decoder::item> items_;  // the consumed batch, as the decoder sees it
   std::vector<char> own_;                   // by item: a ledger record this process appended
-  // Tags this process's ledger appends (header tally_run): a record read back with it was
-  // decided here, so the decoder leaves it alone.
-  std::string run_id_;
   batch_decoder decoder_;  // decodes ledger records ahead of the fold (after items_: it reads them)
   store_writer writer_;    // last member: its thread stops before the rest is destroyed
 };

@@ -6,7 +6,7 @@
 
 namespace tally {
 
-store_writer::store_writer(ledger_store& store, std::function<void(const job&)> done)
+store_writer::store_writer(ledger_store& store, std::function<void(job&)> done)
     : store_(store), done_(std::move(done)), thread_([this] { run(); }) {}
 
 store_writer::~store_writer() {

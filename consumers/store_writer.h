@@ -30,7 +30,7 @@ class store_writer {
     std::function<void()> before_write;
     std::uint64_t events = 0;  // events folded into it (counted by the owner, duplicates left out)
   };
-  store_writer(ledger_store& store, std::function<void(const job&)> done);
+  store_writer(ledger_store& store, std::function<void(job&)> done);
   ~store_writer();  // finishes the write in flight, then stops
   store_writer(const store_writer&) = delete;
   store_writer& operator=(const store_writer&) = delete;
@@ -47,7 +47,7 @@ class store_writer {
   void run();
 
   ledger_store& store_;
-  std::function<void(const job&)> done_;
+  std::function<void(job&)> done_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::optional<job> next_;  // submitted, not yet written

@@ -53,18 +53,74 @@ producer::~producer() {
   rd_kafka_destroy(rk_);
 }
 
+namespace {
+
+// A delivery_fn as a sink of one record: deletes itself after its report.
+class fn_sink final : public delivery_sink {
+ public:
+  explicit fn_sink(delivery_fn fn) : fn_(std::move(fn)) {}
+  void delivered(const delivery& d) override {
+    std::unique_ptr<fn_sink> self(this);
+    if (fn_) fn_(d);
+  }
+
+ private:
+  delivery_fn fn_;
+};
+
+}  // namespace
+
 void producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
   auto* self = static_cast<producer*>(opaque);
-  std::unique_ptr<delivery_fn> done(static_cast<delivery_fn*>(m->_private));
   delivery d{m->err, m->partition, m->offset};
   if (m->err) {
-    self->failed_.fetch_add(1);
+    self->failed_.fetch_add(1, std::memory_order_relaxed);
     spdlog::error("delivery to {} failed: {}", rd_kafka_topic_name(m->rkt),
                   rd_kafka_err2str(m->err));
   } else {
-    self->delivered_.fetch_add(1);
+    self->delivered_.fetch_add(1, std::memory_order_relaxed);
   }
-  if (done && *done) (*done)(d);
+  if (auto* sink = static_cast<delivery_sink*>(m->_private)) sink->delivered(d);
+}
+
+rd_kafka_resp_err_t producer::enqueue(std::string_view topic, std::int32_t partition,
+                                      std::string_view key, std::string_view value,
+                                      rd_kafka_headers_t* hdrs, delivery_sink* sink) {
+  // librdkafka looks the topic up by a NUL-terminated name.
+  char name[256];
+  std::string long_name;
+  const char* topic_name = name;
+  if (topic.size() < sizeof name) {
+    topic.copy(name, topic.size());
+    name[topic.size()] = '\0';
+  } else {
+    long_name.assign(topic);
+    topic_name = long_name.c_str();
+  }
+  for (;;) {
+    rd_kafka_resp_err_t err;
+    if (hdrs) {
+      err = rd_kafka_producev(rk_, RD_KAFKA_V_TOPIC(topic_name), RD_KAFKA_V_PARTITION(partition),
+                              RD_KAFKA_V_KEY(key.data(), key.size()),
+                              RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+                              RD_KAFKA_V_OPAQUE(sink), RD_KAFKA_V_END);
+    } else {
+      err = rd_kafka_producev(rk_, RD_KAFKA_V_TOPIC(topic_name), RD_KAFKA_V_PARTITION(partition),
+                              RD_KAFKA_V_KEY(key.data(), key.size()),
+                              RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(sink),
+                              RD_KAFKA_V_END);
+    }
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      // The poll thread drains delivery reports; wait for room.
+      rd_kafka_flush(rk_, 10);
+      continue;
+    }
+    // Not enqueued: ownership of the headers stays with us.
+    if (err && hdrs) rd_kafka_headers_destroy(hdrs);
+    return err;
+  }
 }
 
 rd_kafka_resp_err_t producer::produce(std::string_view topic, std::int32_t partition,
@@ -78,52 +134,49 @@ rd_kafka_resp_err_t producer::produce(std::string_view topic, std::int32_t parti
                           static_cast<ssize_t>(v.size()));
     }
   }
-  auto* opaque = done ? new delivery_fn(std::move(done)) : nullptr;
-  std::string topic_name(topic);
-  for (;;) {
-    rd_kafka_resp_err_t err;
-    if (hdrs) {
-      err =
-          rd_kafka_producev(rk_, RD_KAFKA_V_TOPIC(topic_name.c_str()),
-                            RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(key.data(), key.size()),
-                            RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
-                            RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
-    } else {
-      err = rd_kafka_producev(
-          rk_, RD_KAFKA_V_TOPIC(topic_name.c_str()), RD_KAFKA_V_PARTITION(partition),
-          RD_KAFKA_V_KEY(key.data(), key.size()),
-          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+  auto* sink = done ? new fn_sink(std::move(done)) : nullptr;
+  auto err = enqueue(topic, partition, key, value, hdrs, sink);
+  if (err) delete sink;
+  return err;
+}
+
+rd_kafka_resp_err_t producer::produce(std::string_view topic, std::int32_t partition,
+                                      std::string_view key, std::string_view value,
+                                      std::span<const header_view> headers, delivery_sink* sink) {
+  rd_kafka_headers_t* hdrs = nullptr;
+  if (!headers.empty()) {
+    hdrs = rd_kafka_headers_new(headers.size());
+    for (auto& [k, v] : headers) {
+      rd_kafka_header_add(hdrs, k.data(), static_cast<ssize_t>(k.size()), v.data(),
+                          static_cast<ssize_t>(v.size()));
     }
-    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-      // The poll thread drains delivery reports; wait for room.
-      rd_kafka_flush(rk_, 10);
-      continue;
-    }
-    if (err) {
-      // Not enqueued: ownership of headers and opaque stays with us.
-      if (hdrs) rd_kafka_headers_destroy(hdrs);
-      delete opaque;
-    }
-    return err;
   }
+  return enqueue(topic, partition, key, value, hdrs, sink);
 }
 
 bool producer::flush(int timeout_ms) {
   return rd_kafka_flush(rk_, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
+std::array<header_view, 6> cloudevent_header_views(std::string_view id, std::string_view type,
+                                                   std::string_view source, std::string_view time) {
+  return {{
+      {"ce_specversion", "1.0"},
+      {"ce_id", id},
+      {"ce_type", type},
+      {"ce_source", source},
+      {"ce_time", time},
+      {"content-type", "application/cloudevents+json; charset=UTF-8"},
+  }};
+}
+
 header_list cloudevent_headers(std::string_view id, std::string_view type, std::string_view source,
                                std::string_view time) {
-  return {
-      {"ce_specversion", "1.0"},
-      {"ce_id", std::string(id)},
-      {"ce_type", std::string(type)},
-      {"ce_source", std::string(source)},
-      {"ce_time", std::string(time)},
-      {"content-type", "application/cloudevents+json; charset=UTF-8"},
-  };
+  header_list out;
+  for (auto& [k, v] : cloudevent_header_views(id, type, source, time)) {
+    out.emplace_back(std::string(k), std::string(v));
+  }
+  return out;
 }
 
 }  // namespace tally

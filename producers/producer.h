@@ -5,11 +5,13 @@
 // producer's poll thread.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -36,6 +38,18 @@ struct delivery {
 
 using delivery_fn = std::function<void(const delivery&)>;
 using header_list = std::vector<std::pair<std::string, std::string>>;
+using header_view = std::pair<std::string_view, std::string_view>;
+
+// Receives the delivery reports of records it was given to (any number of them): one call per
+// record, on the producer's poll thread. It must outlive its records' reports. Cheaper than a
+// delivery_fn per record where many records share one receiver (a ledger append).
+class delivery_sink {
+ public:
+  virtual void delivered(const delivery& d) = 0;
+
+ protected:
+  ~delivery_sink() = default;
+};
 
 class producer {
  public:
@@ -50,6 +64,11 @@ class producer {
   rd_kafka_resp_err_t produce(std::string_view topic, std::int32_t partition, std::string_view key,
                               std::string_view value, const header_list& headers = {},
                               delivery_fn done = {});
+  // The same with headers that are only read during the call, the report going to `sink`
+  // (optional).
+  rd_kafka_resp_err_t produce(std::string_view topic, std::int32_t partition, std::string_view key,
+                              std::string_view value, std::span<const header_view> headers,
+                              delivery_sink* sink);
 
   // Waits until every enqueued record has its delivery report; false on timeout.
   bool flush(int timeout_ms);
@@ -60,6 +79,10 @@ class producer {
 
  private:
   static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque);
+  // Enqueues; takes hdrs (may be null) once enqueued, and the report goes to sink.
+  rd_kafka_resp_err_t enqueue(std::string_view topic, std::int32_t partition, std::string_view key,
+                              std::string_view value, rd_kafka_headers_t* hdrs,
+                              delivery_sink* sink);
 
   rd_kafka_t* rk_ = nullptr;
   std::atomic<bool> stop_{false};
@@ -71,5 +94,8 @@ class producer {
 // The CloudEvents Kafka binding headers of a structured-mode event.
 header_list cloudevent_headers(std::string_view id, std::string_view type, std::string_view source,
                                std::string_view time);
+// The same as views of the arguments.
+std::array<header_view, 6> cloudevent_header_views(std::string_view id, std::string_view type,
+                                                   std::string_view source, std::string_view time);
 
 }  // namespace tally

@@ -726,6 +726,21 @@ std::string encode_event(const event& e) {
   return out;
 }
 
+namespace {
+constexpr std::string_view event_head = R"({"specversion":"1.0","id":")";
+}  // namespace
+
+std::optional<std::string_view> encoded_event_id(std::string_view json) {
+  if (!json.starts_with(event_head)) return std::nullopt;
+  const auto rest = json.substr(event_head.size());
+  for (std::size_t i = 0; i < rest.size(); ++i) {
+    const auto c = static_cast<unsigned char>(rest[i]);
+    if (c == '"') return rest.substr(0, i);
+    if (c == '\\' || c < 0x20) return std::nullopt;
+  }
+  return std::nullopt;
+}
+
 std::string encode_event_with_boost_json(const event& e) {
   json::object o;
   o["specversion"] = "1.0";

@@ -185,6 +185,10 @@ const team_id& event_team(const event& e);
 
 // Structured-mode CloudEvent JSON.
 std::string encode_event(const event& e);
+// The id of an event as encode_event writes it, read from the head of the text without decoding
+// the rest; nullopt when the text does not start as encode_event starts it, or the id holds a
+// character that JSON escapes.
+std::optional<std::string_view> encoded_event_id(std::string_view json);
 // The same text built as a Boost.JSON value: the reference the codec test holds encode_event to.
 std::string encode_event_with_boost_json(const event& e);
 

@@ -249,8 +249,8 @@ int main(int argc, char** argv) {
     std::unique_ptr<tally::api::live_hub> hub;
     if (live) {
       hub = std::make_unique<tally::api::live_hub>();
-      oo.after_flush = [h = hub.get()](const std::vector<tally::event>& folded) {
-        h->publish(folded);
+      oo.after_flush = [h = hub.get()](std::vector<tally::event>& folded) {
+        h->publish(std::move(folded));
       };
     }
     tally::partition_owner owner(oo, store, out, pricing, policy);
