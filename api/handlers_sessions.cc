@@ -332,7 +332,8 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
     std::optional<std::string> model;
     int status = 0;  // HTTP status of this item
     std::string outcome, reason;
-    std::optional<decision> d;
+    std::optional<decision> d;             // its events are moved to the append
+    const usage_decided* usage = nullptr;  // the decided event's payload, in the append's events
   };
   auto items = std::make_shared<std::vector<item>>(raws->size());
   std::map<std::string, std::vector<std::size_t>> by_team;
@@ -385,10 +386,7 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
       w.begin_object().field("index", static_cast<std::int64_t>(i));
       w.field("event_id", it.r.id.str()).field("session_id", it.r.session.str());
       w.field("status", it.outcome).field("http_status", it.status);
-      if (it.d && !it.d->events.empty()) {
-        const event& e = it.d->events[0];
-        const usage_decided* u = std::get_if<usage_recorded>(&e.payload);
-        if (!u) u = &std::get<usage_rejected>(e.payload);
+      if (const usage_decided* u = it.usage) {
         w.money("cost", u->cost).field("over_budget", u->over_budget);
         w.field("action", u->stop ? "stop" : "continue");
       }
@@ -398,7 +396,10 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
     w.end_array().end_object();
     c.respond(json_text(http::status::ok, w.take()));
   };
-  auto done_one = [c, finish](bool ok) {
+  // The events of each team's append, kept until the answer is written (items point into them).
+  auto appended = std::make_shared<std::vector<std::vector<event>>>();
+  appended->reserve(by_team.size());
+  auto done_one = [c, finish, appended](bool ok) {
     std::unique_lock lock(c->m);
     if (!ok) c->failed = true;
     if (--c->waiting == 0) {
@@ -420,6 +421,8 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
       }
       live.state().prefetch_markers(keys);
       std::vector<event> events;
+      events.reserve(indexes.size());
+      std::vector<std::pair<std::size_t, std::size_t>> usage_at;  // (item, index in events)
       for (auto i : indexes) {
         auto& it = (*items)[i];
         it.d = decide_report(deps, live, it.r, it.model);
@@ -459,18 +462,27 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
             break;
         }
         // Decided one after another: each sees the ones before it (appended below, in order).
+        if (!it.d->events.empty()) usage_at.emplace_back(i, events.size());
         for (auto& e : it.d->events) {
           live.add_pending(e);
-          events.push_back(e);
+          events.push_back(std::move(e));
         }
+        it.d->events.clear();
       }
       if (events.empty()) return;
+      for (auto [i, k] : usage_at) {
+        const auto& payload = events[k].payload;
+        const usage_decided* u = std::get_if<usage_recorded>(&payload);
+        (*items)[i].usage = u ? u : &std::get<usage_rejected>(payload);
+      }
       {
         std::lock_guard lock(c->m);
         ++c->waiting;
       }
-      // They are in the live view already (added above, one after another).
-      deps.ledger->append(team, events, done_one, true);
+      // They are in the live view already (added above, one after another). Kept (moved, so
+      // the items' pointers stay good) until the answer is written.
+      appended->push_back(std::move(events));
+      deps.ledger->append(team, appended->back(), done_one, true);
     });
     if (a != team_access::ok) {
       for (auto i : indexes) {

@@ -397,6 +397,12 @@ TEST_F(handlers, a_batch_decides_each_report_on_its_own_in_order) {
   EXPECT_EQ(r.at(2).at("action").as_string(), "stop");
   EXPECT_EQ(status(3), "rejected");
   EXPECT_EQ(r.at(3).at("http_status").as_int64(), 402);
+  // Each decided item carries its own event's cost and verdict; the others carry none.
+  for (int i : {0, 2, 3}) EXPECT_EQ(r.at(i).at("cost_nanos").as_int64(), 20'000'000) << i;
+  EXPECT_EQ(r.at(0).at("action").as_string(), "continue");
+  EXPECT_FALSE(r.at(0).at("over_budget").as_bool());
+  EXPECT_TRUE(r.at(3).at("over_budget").as_bool());
+  for (int i : {1, 4, 5}) EXPECT_FALSE(r.at(i).as_object().contains("cost_nanos")) << i;
   EXPECT_EQ(status(4), "invalid");
   EXPECT_EQ(r.at(4).at("http_status").as_int64(), 404);
   EXPECT_EQ(r.at(5).at("http_status").as_int64(), 422);
