@@ -68,6 +68,18 @@ class fn_sink final : public delivery_sink {
   delivery_fn fn_;
 };
 
+// librdkafka's headers of a list of (name, value) pairs; null for none.
+template <class Headers>
+rd_kafka_headers_t* to_headers(const Headers& headers) {
+  if (headers.empty()) return nullptr;
+  rd_kafka_headers_t* hdrs = rd_kafka_headers_new(headers.size());
+  for (auto& [k, v] : headers) {
+    rd_kafka_header_add(hdrs, k.data(), static_cast<ssize_t>(k.size()), v.data(),
+                        static_cast<ssize_t>(v.size()));
+  }
+  return hdrs;
+}
+
 }  // namespace
 
 void producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
@@ -126,14 +138,7 @@ rd_kafka_resp_err_t producer::enqueue(std::string_view topic, std::int32_t parti
 rd_kafka_resp_err_t producer::produce(std::string_view topic, std::int32_t partition,
                                       std::string_view key, std::string_view value,
                                       const header_list& headers, delivery_fn done) {
-  rd_kafka_headers_t* hdrs = nullptr;
-  if (!headers.empty()) {
-    hdrs = rd_kafka_headers_new(headers.size());
-    for (auto& [k, v] : headers) {
-      rd_kafka_header_add(hdrs, k.data(), static_cast<ssize_t>(k.size()), v.data(),
-                          static_cast<ssize_t>(v.size()));
-    }
-  }
+  rd_kafka_headers_t* hdrs = to_headers(headers);
   auto* sink = done ? new fn_sink(std::move(done)) : nullptr;
   auto err = enqueue(topic, partition, key, value, hdrs, sink);
   if (err) delete sink;
@@ -143,15 +148,7 @@ rd_kafka_resp_err_t producer::produce(std::string_view topic, std::int32_t parti
 rd_kafka_resp_err_t producer::produce(std::string_view topic, std::int32_t partition,
                                       std::string_view key, std::string_view value,
                                       std::span<const header_view> headers, delivery_sink* sink) {
-  rd_kafka_headers_t* hdrs = nullptr;
-  if (!headers.empty()) {
-    hdrs = rd_kafka_headers_new(headers.size());
-    for (auto& [k, v] : headers) {
-      rd_kafka_header_add(hdrs, k.data(), static_cast<ssize_t>(k.size()), v.data(),
-                          static_cast<ssize_t>(v.size()));
-    }
-  }
-  return enqueue(topic, partition, key, value, hdrs, sink);
+  return enqueue(topic, partition, key, value, to_headers(headers), sink);
 }
 
 bool producer::flush(int timeout_ms) {
