@@ -211,13 +211,23 @@ void partition_owner::passed(partition& p, const rd_kafka_message_t* m) {
   ++since_flush_;
 }
 
+std::pair<std::size_t, std::size_t> partition_owner::batch_print(std::string_view value) {
+  return {value.size(), std::hash<std::string_view>{}(value)};
+}
+
 bool partition_owner::echoed(const rd_kafka_message_t* m) {
   if (!m->key) return false;
   const std::string_view key(static_cast<const char*>(m->key), m->key_len);
   const std::string_view value(static_cast<const char*>(m->payload), m->len);
   if (value.starts_with('[')) {
+    // Its first event's key finds it; its length and hash tell it from another writer's batch
+    // that starts with the same event (whose other events must still be folded).
     const auto first = encoded_batch_first_id(value);
-    return first && own_batches_.erase(ledger_state::dedup_key(key, *first)) > 0;
+    if (!first) return false;
+    auto it = own_batches_.find(ledger_state::dedup_key(key, *first));
+    if (it == own_batches_.end() || it->second != batch_print(value)) return false;
+    own_batches_.erase(it);
+    return true;
   }
   const auto id = encoded_event_id(value);
   return id && live_.echo(key, *id);
@@ -273,11 +283,11 @@ rd_kafka_resp_err_t partition_owner::produce_events(std::int32_t partition,
   // back for all of them. Known again by its first event's id; the events leave the live view's
   // echo set at once.
   const auto& team = event_team(events.front()).str();
-  own_batches_.insert(ledger_state::dedup_key(team, events.front().id.str()));
+  const std::string value = encode_event_batch(events);
+  own_batches_[ledger_state::dedup_key(team, events.front().id.str())] = batch_print(value);
   for (auto& e : events) live_.echo(e);
   const header_view headers[] = {{"content-type", event_batch_content_type}};
-  auto err = out_.produce(options_.ledger_topic, partition, team, encode_event_batch(events),
-                          headers, sink);
+  auto err = out_.produce(options_.ledger_topic, partition, team, value, headers, sink);
   appended_ += events.size();
   if (err) {
     sink->delivered({err, partition, -1});

@@ -44,7 +44,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
 #include <librdkafka/rdkafka.h>
@@ -196,8 +196,10 @@ class partition_owner final : public ledger_gateway {
   void measure_lag();
   std::vector<batch_decoder::item> items_;  // the consumed batch, as the decoder sees it
   std::vector<char> own_;                   // by item: a ledger record this process appended
-  // The batch records appended and not read back yet, by the dedup key of their first event.
-  std::unordered_set<std::string> own_batches_;
+  // The batch records appended and not read back yet, by the dedup key of their first event:
+  // their batch_print (length and hash).
+  std::unordered_map<std::string, std::pair<std::size_t, std::size_t>> own_batches_;
+  static std::pair<std::size_t, std::size_t> batch_print(std::string_view value);
   batch_decoder decoder_;  // decodes ledger records ahead of the fold (after items_: it reads them)
   store_writer writer_;    // last member: its thread stops before the rest is destroyed
 };
