@@ -1,7 +1,8 @@
-// Counts, per ledger partition, the events the owner handed to the producer and those the
-// broker acknowledged. The owner folds its own decisions into its state as it makes them
-// (write-through, projections/decide.h), so a WriteBatch may hold events that are not durable
-// yet: the store writer writes it only once every event handed over before it was drained is.
+// Counts, per ledger partition, the records the owner handed to the producer and those the
+// broker acknowledged (a record holds the events of one append). The owner folds its own
+// decisions into its state as it makes them (write-through, projections/decide.h), so a
+// WriteBatch may hold events that are not durable yet: the store writer writes it only once
+// every record handed over before it was drained is.
 // Delivery reports of a partition come in the order of production (the producer is
 // idempotent), so "acknowledged >= n" means the first n are durable.
 // Thread-safety: every member may be called from any thread.

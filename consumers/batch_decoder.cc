@@ -46,7 +46,7 @@ void batch_decoder::decode_chunk(std::size_t c) {
   const std::size_t last = std::min(items.size(), (c + 1) * chunk_size);
   for (std::size_t i = c * chunk_size; i < last; ++i) {
     if (items[i].decode) {
-      results_[i].emplace(decode_event(items[i].payload));
+      results_[i].emplace(decode_ledger_record(items[i].payload));
     } else {
       results_[i].reset();
     }

@@ -29,7 +29,7 @@ namespace tally {
 
 class batch_decoder {
  public:
-  using result = boost::system::result<event>;
+  using result = boost::system::result<std::vector<event>>;  // decode_ledger_record
   struct item {
     std::string_view payload;
     bool decode = false;  // a ledger record; the others are not touched

@@ -107,6 +107,7 @@ void partition_owner::assigned(rd_kafka_topic_partition_list_t* parts) {
   stage_offsets();
   partitions_.clear();
   live_.clear_pending();
+  own_batches_.clear();
   for (int i = 0; i < parts->cnt; ++i) {
     auto& tp = parts->elems[i];
     if (options_.ledger_topic != tp.topic) continue;
@@ -150,6 +151,7 @@ void partition_owner::revoked() {
   std::unique_lock lock(mu_);
   flush();
   live_.clear_pending();
+  own_batches_.clear();
   partitions_.clear();
   counters_.caught_up = false;
   // The last write waits for its acks: without the lock, so reads go on meanwhile (nothing is
@@ -169,25 +171,29 @@ partition_owner::partition* partition_owner::unfolded(const rd_kafka_message_t* 
   return &p;
 }
 
-void partition_owner::fold_record(const rd_kafka_message_t* m, batch_decoder::result& ev) {
+void partition_owner::fold_record(const rd_kafka_message_t* m, batch_decoder::result& events) {
   auto* pp = unfolded(m);
   if (!pp) return;
   auto& p = *pp;
-  if (!ev) {
+  if (!events) {
     counters_.fold_skipped.fetch_add(1, std::memory_order_relaxed);
-    state_.add_meta_i64("skipped/" + ev.error().message(), 1);
-    spdlog::warn("ledger {}@{}: skipped record: {}", m->partition, m->offset, ev.error().message());
-  } else if (!live_.echo(*ev)) {
-    // Not decided here (decided here: folded when it was decided, write-through).
-    auto outcome = state_.apply(*ev);
-    if (outcome == fold_outcome::duplicate) {
-      counters_.fold_duplicates.fetch_add(1, std::memory_order_relaxed);
-    } else {
-      counters_.folded.fetch_add(1, std::memory_order_relaxed);
-      ++unstored_;
-    }
-    if (outcome != fold_outcome::duplicate && options_.after_flush) {
-      folded_.push_back(std::move(*ev));
+    state_.add_meta_i64("skipped/" + events.error().message(), 1);
+    spdlog::warn("ledger {}@{}: skipped record: {}", m->partition, m->offset,
+                 events.error().message());
+  } else {
+    for (auto& e : *events) {
+      // Decided here: folded when it was decided (write-through).
+      if (live_.echo(e)) continue;
+      auto outcome = state_.apply(e);
+      if (outcome == fold_outcome::duplicate) {
+        counters_.fold_duplicates.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        counters_.folded.fetch_add(1, std::memory_order_relaxed);
+        ++unstored_;
+      }
+      if (outcome != fold_outcome::duplicate && options_.after_flush) {
+        folded_.push_back(std::move(e));
+      }
     }
   }
   passed(p, m);
@@ -205,10 +211,26 @@ void partition_owner::passed(partition& p, const rd_kafka_message_t* m) {
   ++since_flush_;
 }
 
+std::pair<std::size_t, std::size_t> partition_owner::batch_print(std::string_view value) {
+  return {value.size(), std::hash<std::string_view>{}(value)};
+}
+
 bool partition_owner::echoed(const rd_kafka_message_t* m) {
   if (!m->key) return false;
-  const auto id = encoded_event_id(std::string_view(static_cast<const char*>(m->payload), m->len));
-  return id && live_.echo(std::string_view(static_cast<const char*>(m->key), m->key_len), *id);
+  const std::string_view key(static_cast<const char*>(m->key), m->key_len);
+  const std::string_view value(static_cast<const char*>(m->payload), m->len);
+  if (value.starts_with('[')) {
+    // Its first event's key finds it; its length and hash tell it from another writer's batch
+    // that starts with the same event (whose other events must still be folded).
+    const auto first = encoded_batch_first_id(value);
+    if (!first) return false;
+    auto it = own_batches_.find(ledger_state::dedup_key(key, *first));
+    if (it == own_batches_.end() || it->second != batch_print(value)) return false;
+    own_batches_.erase(it);
+    return true;
+  }
+  const auto id = encoded_event_id(value);
+  return id && live_.echo(key, *id);
 }
 
 void partition_owner::folded_here(const event& e, fold_outcome outcome) {
@@ -252,6 +274,28 @@ class partition_owner::append_sink final : public delivery_sink {
   std::atomic<bool> ok_{true};
   std::function<void(bool)> done_;
 };
+
+rd_kafka_resp_err_t partition_owner::produce_events(std::int32_t partition,
+                                                    const std::vector<event>& events,
+                                                    append_sink* sink) {
+  if (events.size() == 1) return produce_event(partition, events.front(), sink);
+  // One record, a CloudEvents batch: one produce, one delivery report and one record to read
+  // back for all of them. Known again by its first event's id; the events leave the live view's
+  // echo set at once.
+  const auto& team = event_team(events.front()).str();
+  const std::string value = encode_event_batch(events);
+  own_batches_[ledger_state::dedup_key(team, events.front().id.str())] = batch_print(value);
+  for (auto& e : events) live_.echo(e);
+  const header_view headers[] = {{"content-type", event_batch_content_type}};
+  auto err = out_.produce(options_.ledger_topic, partition, team, value, headers, sink);
+  appended_ += events.size();
+  if (err) {
+    sink->delivered({err, partition, -1});
+  } else {
+    acks_.produced(partition);
+  }
+  return err;
+}
 
 rd_kafka_resp_err_t partition_owner::produce_event(std::int32_t partition, const event& e,
                                                    append_sink* sink) {
@@ -320,17 +364,10 @@ void partition_owner::decide_record(const rd_kafka_message_t* m) {
     return;
   }
   // Folded as decided (the fold of a decision stores its report offset), then appended.
-  auto* sink = new append_sink(*this, m->partition, d.events.size(), nullptr);
-  for (std::size_t i = 0; i < d.events.size(); ++i) {
-    live_.add_pending(d.events[i]);
-    auto err = produce_event(m->partition, d.events[i], sink);
-    if (err) {
-      // The sink still waits for the events not handed over: they fail too.
-      for (std::size_t k = i + 1; k < d.events.size(); ++k)
-        sink->delivered({err, m->partition, -1});
-      throw std::runtime_error(std::string("ledger append: ") + rd_kafka_err2str(err));
-    }
-  }
+  for (auto& e : d.events) live_.add_pending(e);
+  auto err =
+      produce_events(m->partition, d.events, new append_sink(*this, m->partition, 1, nullptr));
+  if (err) throw std::runtime_error(std::string("ledger append: ") + rd_kafka_err2str(err));
 }
 
 void partition_owner::stage_offsets() {
@@ -529,13 +566,12 @@ void partition_owner::append(const team_id& team, const std::vector<event>& even
     if (done) done(true);
     return;
   }
-  const auto partition = partition_of(team);
-  auto* sink = new append_sink(*this, partition, events.size(), std::move(done));
-  for (auto& e : events) {
-    // Folded first (write-through); a failed append stops the owner, the state being wrong.
-    if (!already_pending) live_.add_pending(e);
-    produce_event(partition, e, sink);
+  // Folded first (write-through); a failed append stops the owner, the state being wrong.
+  if (!already_pending) {
+    for (auto& e : events) live_.add_pending(e);
   }
+  const auto partition = partition_of(team);
+  produce_events(partition, events, new append_sink(*this, partition, 1, std::move(done)));
 }
 
 }  // namespace tally

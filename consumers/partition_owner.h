@@ -15,11 +15,14 @@
 //
 // Write-through. The live view writes through (projections/decide.h): a decision's events are
 // folded into the state as they are decided, and their records, when the fold reads them back
-// from the log, are only recognised (by key and the event id at the head of the value) and
-// passed over, undecoded. The store writer writes a batch only once every event handed to the
-// producer before it was drained is acknowledged (ack_tracker.h), so the store never holds an event
-// the log does not; a crash loses only what the store lacks, which the log has and the fold reads
-// again (the dedup markers pass over what the store has).
+// from the log, are only recognised (by key and the id at the head of the value) and passed
+// over, undecoded. The events of one append (a request's decisions for a team, or one report's
+// decision) are one record: the event itself, or a CloudEvents batch of them (schemas/events.h),
+// so an append of a hundred events costs one produce, one delivery report and one record read
+// back. The store writer writes a batch only once every record handed to the producer before it
+// was drained is acknowledged (ack_tracker.h), so the store never holds an event the log does
+// not; a crash loses only what the store lacks, which the log has and the fold reads again (the
+// dedup markers pass over what the store has).
 //
 // Concurrency. One mutex guards the state and the live view: the owner thread holds it while it
 // folds and decides a consumed batch; the HTTP threads hold it while they decide a request or
@@ -41,6 +44,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <librdkafka/rdkafka.h>
@@ -144,6 +148,11 @@ class partition_owner final : public ledger_gateway {
   // Hands one event to the producer for a ledger partition, its report going to sink (which
   // counts it as failed when it was not enqueued).
   rd_kafka_resp_err_t produce_event(std::int32_t partition, const event& e, append_sink* sink);
+  // Hands the (non-empty) events of one append to the producer as one record: the event, or a
+  // CloudEvents batch of them, so an append costs one produce, one delivery report and one
+  // record read back. Its report goes to sink.
+  rd_kafka_resp_err_t produce_events(std::int32_t partition, const std::vector<event>& events,
+                                     append_sink* sink);
   // Hands what was folded since the last flush to the store writer, as one WriteBatch with the
   // offsets; with wait, returns once it is written.
   void flush(bool wait = false);
@@ -187,6 +196,10 @@ class partition_owner final : public ledger_gateway {
   void measure_lag();
   std::vector<batch_decoder::item> items_;  // the consumed batch, as the decoder sees it
   std::vector<char> own_;                   // by item: a ledger record this process appended
+  // The batch records appended and not read back yet, by the dedup key of their first event:
+  // their batch_print (length and hash).
+  std::unordered_map<std::string, std::pair<std::size_t, std::size_t>> own_batches_;
+  static std::pair<std::size_t, std::size_t> batch_print(std::string_view value);
   batch_decoder decoder_;  // decodes ledger records ahead of the fold (after items_: it reads them)
   store_writer writer_;    // last member: its thread stops before the rest is destroyed
 };

@@ -837,6 +837,75 @@ boost::system::result<event> decode_event(std::string_view text) {
   return decode_event_impl(text, false, in_place_used);
 }
 
+std::string encode_event_batch(const std::vector<event>& events) {
+  std::string out = "[";
+  for (auto& e : events) {
+    if (out.size() > 1) out.push_back(',');
+    out += encode_event(e);
+  }
+  out.push_back(']');
+  return out;
+}
+
+std::optional<std::string_view> encoded_batch_first_id(std::string_view json) {
+  if (!json.starts_with('[')) return std::nullopt;
+  return encoded_event_id(json.substr(1));
+}
+
+boost::system::result<std::vector<event>> decode_ledger_record(std::string_view text) {
+  std::vector<event> out;
+  const auto first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos || text[first] != '[') {
+    auto e = decode_event(text);
+    if (!e) return e.error();
+    out.push_back(std::move(*e));
+    return out;
+  }
+  // The elements of the array, cut where a top-level object ends (strings and nesting skipped);
+  // each is then decoded as one event.
+  std::size_t i = first + 1;
+  auto skip_space = [&] {
+    while (i < text.size() &&
+           (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n')) {
+      ++i;
+    }
+  };
+  for (;;) {
+    skip_space();
+    if (i >= text.size() || text[i] != '{') return decode_errc::malformed_json;
+    const std::size_t start = i;
+    int depth = 0;
+    for (; i < text.size(); ++i) {
+      const char c = text[i];
+      if (c == '"') {
+        for (++i; i < text.size() && text[i] != '"'; ++i) {
+          if (text[i] == '\\') ++i;
+        }
+      } else if (c == '{' || c == '[') {
+        ++depth;
+      } else if ((c == '}' || c == ']') && --depth == 0) {
+        break;
+      }
+    }
+    if (i >= text.size()) return decode_errc::malformed_json;
+    auto e = decode_event(text.substr(start, i + 1 - start));
+    if (!e) return e.error();
+    out.push_back(std::move(*e));
+    ++i;
+    skip_space();
+    if (i < text.size() && text[i] == ',') {
+      ++i;
+      continue;
+    }
+    if (i < text.size() && text[i] == ']') break;
+    return decode_errc::malformed_json;
+  }
+  ++i;
+  skip_space();
+  if (i != text.size()) return decode_errc::malformed_json;
+  return out;
+}
+
 boost::system::result<usage_report> decode_usage_report(std::string_view text) {
   auto& tp = parsers(0);
   try {

@@ -211,6 +211,17 @@ boost::system::result<limit_set> decode_limit_set(std::string_view json);
 // Decodes a record value. Unknown types and malformed values are errors, never exceptions.
 boost::system::result<event> decode_event(std::string_view json);
 
+// Several events in one text: a CloudEvents JSON batch (media type
+// application/cloudevents-batch+json), an array of the events' structured texts in order. One
+// ledger record holds the events of one append this way when there are several.
+inline constexpr std::string_view event_batch_content_type = "application/cloudevents-batch+json";
+std::string encode_event_batch(const std::vector<event>& events);
+// The events of a ledger record: a batch, or one event. An error when the batch is not a
+// non-empty array of events or any of them does not decode (the record is skipped whole).
+boost::system::result<std::vector<event>> decode_ledger_record(std::string_view text);
+// The id of a batch's first event as encode_event_batch writes it (see encoded_event_id).
+std::optional<std::string_view> encoded_batch_first_id(std::string_view json);
+
 // A usage report as fleets publish it on tally.reports.v1 (or POST it, later): plain JSON or a
 // CloudEvent whose data is the report. Money stays text until the decider parses it.
 struct usage_report {

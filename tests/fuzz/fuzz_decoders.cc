@@ -1,5 +1,7 @@
 // libFuzzer target for the decoders: the first byte picks one, the rest is its input.
-//   0 decode_event: a decoded event encodes and decodes back to the same encoding
+//   0 decode_event: a decoded event encodes and decodes back to the same encoding; and
+//     decode_ledger_record: a record decodes as that one event, or a batch that encodes and
+//     decodes back to the same events
 //   1 decode_usage_report: the same round trip
 //   2 parse_usd / parse_cents: checked against a reference (exact decimal arithmetic on the
 //     digit string), and format_usd(parse_usd(x)) parses back to the same amount
@@ -128,9 +130,24 @@ void fuzz_money(std::string_view in) {
   }
 }
 
+void fuzz_ledger_record(std::string_view in) {
+  auto events = decode_ledger_record(in);
+  if (!events) return;
+  check(!events->empty(), "a ledger record decoded to no event", in);
+  const std::string once = encode_event_batch(*events);
+  auto back = decode_ledger_record(once);
+  check(back.has_value() && back->size() == events->size(), "an encoded batch does not decode", in);
+  check(encode_event_batch(*back) == once, "batch encoding is not stable", in);
+}
+
 void fuzz_event(std::string_view in) {
+  fuzz_ledger_record(in);
   auto e = decode_event(in);
   if (!e) return;
+  auto record = decode_ledger_record(in);
+  check(record.has_value() && record->size() == 1 &&
+            encode_event(record->front()) == encode_event(*e),
+        "a ledger record of one event is not that event", in);
   const std::string once = encode_event(*e);
   auto back = decode_event(once);
   check(back.has_value(), "an encoded event does not decode", in);

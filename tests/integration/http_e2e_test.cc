@@ -4,6 +4,7 @@
 // they reserve first), the queue of a full team, the auth matrix, rate limits, and bad input
 // answered 4xx with nothing changed.
 #include <cstdlib>
+#include <map>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -105,6 +106,63 @@ TEST(HttpEndToEnd, AcknowledgedUsageSurvivesKillNineExactlyAndRetriesCountOnce) 
       << "folded " << metric("tally_events_folded_total") << ", stored "
       << metric("tally_events_stored_total");
   EXPECT_EQ(p->terminate(30s), 0) << p->log();
+}
+
+// usage:batch end to end: each request's decisions for a team reach the ledger as one record (a
+// CloudEvents batch). What was acknowledged survives kill -9 to the nano-dollar (the restarted
+// node folds the batch records it did not write), a retried batch is all duplicates, and replay
+// rebuilds the same store from the batch records.
+TEST(HttpEndToEnd, BatchedReportsSurviveKillNineExactlyAndReplayIdentically) {
+  http_scenario s("http-batch", admin_key);
+  auto p = s.serve();
+  ASSERT_TRUE(p);
+  http_client c(p->http_port(), admin_key);
+  setup_team(c, "north", {"n-1", "n-2"});
+  setup_team(c, "south", {"s-1"});
+  std::map<std::string, std::string> session;  // agent -> session
+  for (std::string a : {"n-1", "n-2", "s-1"}) session[a] = open_session(c, a);
+  std::map<std::string, std::int64_t> acknowledged;  // team -> nanos
+  std::vector<std::string> bodies;
+  int n = 0;
+  for (int b = 0; b < 20; ++b) {
+    std::string body = R"({"reports": [)";
+    for (int j = 0; j < 30; ++j, ++n) {
+      const std::string agent = j % 3 == 0 ? "n-1" : j % 3 == 1 ? "n-2" : "s-1";
+      const std::int64_t cost = 1'000'003LL * (n + 1);
+      if (j) body += ',';
+      body += R"({"session_id": ")" + session[agent] + R"(", "event_id": "b-)" + std::to_string(n) +
+              R"(", "input_tokens": 10, "output_tokens": 1, "cost_usd": )" +
+              format_usd(nanos{cost}) + "}";
+      acknowledged[j % 3 == 2 ? "south" : "north"] += cost;
+    }
+    body += "]}";
+    auto r = c.post("/api/v1/usage:batch", body);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(num(r.json(), "accepted"), 30) << r.body;
+    bodies.push_back(body);
+  }
+  ASSERT_EQ(p->kill_now(), 128 + SIGKILL);
+  p = s.serve();
+  ASSERT_TRUE(p);
+  http_client c2(p->http_port(), admin_key);
+  auto spent = [&](const std::string& team) {
+    return num(c2.get("/api/v1/teams/" + team + "/costs?period=day").json(), "total_cost_nanos");
+  };
+  EXPECT_EQ(spent("north"), acknowledged["north"]);
+  EXPECT_EQ(spent("south"), acknowledged["south"]);
+  // A retried batch: every report is one fact already.
+  auto again = c2.post("/api/v1/usage:batch", bodies.back());
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(num(again.json(), "duplicates"), 30) << again.body;
+  EXPECT_EQ(num(again.json(), "accepted"), 0) << again.body;
+  EXPECT_EQ(spent("north"), acknowledged["north"]);
+  EXPECT_EQ(spent("south"), acknowledged["south"]);
+  ASSERT_EQ(p->terminate(30s), 0) << p->log();
+  const std::vector<std::string> columns = {"totals", "entities", "dedup", "usage"};
+  const std::string before = dump_store_raw(s.o.data_dir, columns);
+  EXPECT_NE(before.find("b-599"), std::string::npos);
+  ASSERT_EQ(run_tally(tally_args("replay", s.o), s.dir + "/replay.log", 120s), 0);
+  EXPECT_EQ(dump_store_raw(s.o.data_dir, columns), before);
 }
 
 TEST(HttpEndToEnd, SixtyFourWritersRacingOneBudgetOvershootByAtMostOneReport) {

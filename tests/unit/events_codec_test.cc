@@ -244,6 +244,45 @@ TEST(events_codec, the_id_is_read_from_the_head_of_the_text) {
   EXPECT_FALSE(encoded_event_id(""));
 }
 
+TEST(events_codec, a_batch_record_holds_the_events_of_one_append_in_order) {
+  const auto events = one_of_each();
+  const auto text = encode_event_batch(events);
+  EXPECT_EQ(text.front(), '[');
+  EXPECT_EQ(text.back(), ']');
+  auto back = decode_ledger_record(text);
+  ASSERT_TRUE(back) << back.error().message();
+  ASSERT_EQ(back->size(), events.size());
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(describe((*back)[i]), describe(events[i]));
+    EXPECT_EQ(encode_event((*back)[i]), encode_event(events[i]));  // the same text as alone
+  }
+  EXPECT_EQ(encoded_batch_first_id(text), events.front().id.str());
+  // A record of one event is one event.
+  auto one = decode_ledger_record(encode_event(events.back()));
+  ASSERT_TRUE(one);
+  ASSERT_EQ(one->size(), 1u);
+  EXPECT_EQ(describe(one->front()), describe(events.back()));
+  // Strings with brackets, braces and escaped quotes do not cut an element short.
+  event odd;
+  odd.id = event_id{"b-1"};
+  odd.time = t0;
+  odd.payload = usage_recorded{sample_usage()};
+  std::get<usage_recorded>(odd.payload).model = "m}]\",{\"[";
+  auto two = decode_ledger_record(encode_event_batch({odd, events.front()}));
+  ASSERT_TRUE(two) << two.error().message();
+  ASSERT_EQ(two->size(), 2u);
+  EXPECT_EQ(std::get<usage_recorded>(two->front().payload).model, "m}]\",{\"[");
+  EXPECT_EQ(two->back().id, events.front().id);
+  // Anything else is refused whole: the fold skips the record.
+  const auto e = encode_event(events.front());
+  for (const std::string& bad :
+       {std::string("[]"), "[" + e, "[" + e + ",]", "[" + e + "," + e, "[" + e + "] x",
+        "[" + e + " " + e + "]", std::string("[1]"), "[" + e.substr(0, e.size() - 1) + "]"}) {
+    EXPECT_FALSE(decode_ledger_record(bad)) << bad;
+  }
+  EXPECT_FALSE(encoded_batch_first_id(e));
+}
+
 TEST(events_codec, envelope_is_a_cloudevent) {
   event e;
   e.id = event_id{"e-1"};
