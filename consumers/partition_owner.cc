@@ -277,36 +277,73 @@ class partition_owner::append_sink final : public delivery_sink {
 
 rd_kafka_resp_err_t partition_owner::produce_events(std::int32_t partition,
                                                     const std::vector<event>& events,
-                                                    append_sink* sink) {
-  if (events.size() == 1) return produce_event(partition, events.front(), sink);
-  // One record, a CloudEvents batch: one produce, one delivery report and one record to read
-  // back for all of them. Known again by its first event's id; the events leave the live view's
-  // echo set at once.
-  const auto& team = event_team(events.front()).str();
-  const std::string value = encode_event_batch(events);
-  own_batches_[ledger_state::dedup_key(team, events.front().id.str())] = batch_print(value);
-  for (auto& e : events) live_.echo(e);
-  const header_view headers[] = {{"content-type", event_batch_content_type}};
-  auto err = out_.produce(options_.ledger_topic, partition, team, value, headers, sink);
-  appended_ += events.size();
-  if (err) {
-    sink->delivered({err, partition, -1});
-  } else {
-    acks_.produced(partition);
+                                                    std::function<void(bool)> done) {
+  if (events.empty()) {
+    if (done) done(true);
+    return RD_KAFKA_RESP_ERR_NO_ERROR;
   }
-  return err;
+  // Cut into records of at most max_record_bytes of text (librdkafka's and the broker's message
+  // size limits are 1 MB), each the one event or a batch of them.
+  std::vector<std::string> texts;
+  texts.reserve(events.size());
+  for (auto& e : events) texts.push_back(encode_event(e));
+  std::vector<std::pair<std::size_t, std::size_t>> records;  // [begin, end) of events
+  std::size_t begin = 0, bytes = 0;
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    if (i > begin && bytes + texts[i].size() + 1 > max_record_bytes) {
+      records.emplace_back(begin, i);
+      begin = i;
+      bytes = 0;
+    }
+    bytes += texts[i].size() + 1;
+  }
+  records.emplace_back(begin, texts.size());
+  auto* sink = new append_sink(*this, partition, records.size(), std::move(done));
+  for (std::size_t r = 0; r < records.size(); ++r) {
+    const auto [b, e] = records[r];
+    auto err = e - b == 1 ? produce_event(partition, events[b], texts[b], sink)
+                          : produce_batch(partition, events, texts, b, e, sink);
+    if (err) {
+      // The sink still waits for the records not handed over: they fail too.
+      for (std::size_t k = r + 1; k < records.size(); ++k) sink->delivered({err, partition, -1});
+      return err;
+    }
+  }
+  return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+rd_kafka_resp_err_t partition_owner::produce_batch(std::int32_t partition,
+                                                   const std::vector<event>& events,
+                                                   const std::vector<std::string>& texts,
+                                                   std::size_t begin, std::size_t end,
+                                                   append_sink* sink) {
+  // One record, a CloudEvents batch: one produce, one delivery report and one record to read
+  // back for all of them. Known again by its first event's id, length and hash; the events
+  // leave the live view's echo set at once.
+  const auto& team = event_team(events[begin]).str();
+  const std::string value = event_batch_of(texts, begin, end);
+  own_batches_[ledger_state::dedup_key(team, events[begin].id.str())] = batch_print(value);
+  for (std::size_t i = begin; i < end; ++i) live_.echo(events[i]);
+  const header_view headers[] = {{"content-type", event_batch_content_type}};
+  return produce_record(partition, team, value, headers, end - begin, sink);
 }
 
 rd_kafka_resp_err_t partition_owner::produce_event(std::int32_t partition, const event& e,
-                                                   append_sink* sink) {
+                                                   const std::string& text, append_sink* sink) {
   const std::string time = format_rfc3339(e.time);
   const auto headers =
       cloudevent_header_views(e.id.str(), event_type_name(e.payload), e.source, time);
-  auto err = out_.produce(options_.ledger_topic, partition, event_team(e).str(), encode_event(e),
-                          headers, sink);
-  ++appended_;
+  return produce_record(partition, event_team(e).str(), text, headers, 1, sink);
+}
+
+rd_kafka_resp_err_t partition_owner::produce_record(std::int32_t partition, std::string_view key,
+                                                    std::string_view value,
+                                                    std::span<const header_view> headers,
+                                                    std::size_t events, append_sink* sink) {
+  auto err = out_.produce(options_.ledger_topic, partition, key, value, headers, sink);
+  appended_ += events;
   if (err) {
-    // Not enqueued: the state holds an event the log will not. The owner stops.
+    // Not enqueued: the state holds events the log will not. The owner stops.
     sink->delivered({err, partition, -1});
   } else {
     acks_.produced(partition);
@@ -365,8 +402,7 @@ void partition_owner::decide_record(const rd_kafka_message_t* m) {
   }
   // Folded as decided (the fold of a decision stores its report offset), then appended.
   for (auto& e : d.events) live_.add_pending(e);
-  auto err =
-      produce_events(m->partition, d.events, new append_sink(*this, m->partition, 1, nullptr));
+  auto err = produce_events(m->partition, d.events, nullptr);
   if (err) throw std::runtime_error(std::string("ledger append: ") + rd_kafka_err2str(err));
 }
 
@@ -571,7 +607,7 @@ void partition_owner::append(const team_id& team, const std::vector<event>& even
     for (auto& e : events) live_.add_pending(e);
   }
   const auto partition = partition_of(team);
-  produce_events(partition, events, new append_sink(*this, partition, 1, std::move(done)));
+  produce_events(partition, events, std::move(done));
 }
 
 }  // namespace tally

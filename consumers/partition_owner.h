@@ -43,6 +43,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -143,16 +144,26 @@ class partition_owner final : public ledger_gateway {
   void decide_record(const rd_kafka_message_t* m);
   // An event decided here was folded as it was decided (the live view's on_fold).
   void folded_here(const event& e, fold_outcome outcome);
-  // The delivery reports of one append (the events of one decision or request, one partition).
+  // The delivery reports of one append: the last calls its done.
   class append_sink;
-  // Hands one event to the producer for a ledger partition, its report going to sink (which
-  // counts it as failed when it was not enqueued).
-  rd_kafka_resp_err_t produce_event(std::int32_t partition, const event& e, append_sink* sink);
-  // Hands the (non-empty) events of one append to the producer as one record: the event, or a
-  // CloudEvents batch of them, so an append costs one produce, one delivery report and one
-  // record read back. Its report goes to sink.
+  // Records of one append are at most this much text (librdkafka's and the broker's message
+  // size limits are 1 MB); a larger append is cut into several.
+  static constexpr std::size_t max_record_bytes = 256 * 1024;
+  // Hands the (non-empty) events of one append to the producer as few records as the size
+  // allows, in order: one event alone (a structured CloudEvent with its ce_* headers), several
+  // as a CloudEvents batch, so an append costs a produce, a delivery report and a record read
+  // back per record, not per event. done gets whether every record was acknowledged.
   rd_kafka_resp_err_t produce_events(std::int32_t partition, const std::vector<event>& events,
-                                     append_sink* sink);
+                                     std::function<void(bool)> done);
+  rd_kafka_resp_err_t produce_batch(std::int32_t partition, const std::vector<event>& events,
+                                    const std::vector<std::string>& texts, std::size_t begin,
+                                    std::size_t end, append_sink* sink);
+  rd_kafka_resp_err_t produce_event(std::int32_t partition, const event& e, const std::string& text,
+                                    append_sink* sink);
+  // One record; a failure to enqueue is reported to sink as a failed delivery.
+  rd_kafka_resp_err_t produce_record(std::int32_t partition, std::string_view key,
+                                     std::string_view value, std::span<const header_view> headers,
+                                     std::size_t events, append_sink* sink);
   // Hands what was folded since the last flush to the store writer, as one WriteBatch with the
   // offsets; with wait, returns once it is written.
   void flush(bool wait = false);
