@@ -136,10 +136,11 @@ class partition_owner final : public ledger_gateway {
   void reassign();
   void consume(const std::atomic<bool>& stop);  // run() without its exception handling
   void fold_record(const rd_kafka_message_t* m, batch_decoder::result& ev);
-  // A ledger record of an event this node decided and wrote through (the live view's echo(),
-  // by the record's key and the id at the head of its value): nothing to fold, the offset
-  // moves on. False for anything else, which is decoded and folded (the live view forgot its
-  // own events at a rebalance).
+  // A ledger record of events this node decided and wrote through: one event the live view's
+  // echo() still remembers (by the record's key and the id at the head of its value), or a
+  // batch in own_batches_ (its first event's key, its length and hash). Nothing to fold, the
+  // offset moves on. False for anything else, which is decoded and folded (the live view
+  // forgot its own events at a rebalance).
   bool echoed(const rd_kafka_message_t* m);
   void decide_record(const rd_kafka_message_t* m);
   // An event decided here was folded as it was decided (the live view's on_fold).
