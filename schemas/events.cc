@@ -7,6 +7,7 @@
 //     "time": rfc3339, "subject": team, "datacontenttype": "application/json", "data": {...} }
 #include "schemas/events.h"
 
+#include <algorithm>
 #include <optional>
 #include <stdexcept>
 
@@ -866,7 +867,8 @@ std::optional<std::string_view> encoded_batch_first_id(std::string_view json) {
 
 boost::system::result<std::vector<event>> decode_ledger_record(std::string_view text) {
   std::vector<event> out;
-  const auto first = text.find_first_not_of(" \t\r\n");
+  constexpr std::string_view space = " \t\r\n";
+  const auto first = text.find_first_not_of(space);
   if (first == std::string_view::npos || text[first] != '[') {
     auto e = decode_event(text);
     if (!e) return e.error();
@@ -876,12 +878,7 @@ boost::system::result<std::vector<event>> decode_ledger_record(std::string_view 
   // The elements of the array, cut where a top-level object ends (strings and nesting skipped);
   // each is then decoded as one event.
   std::size_t i = first + 1;
-  auto skip_space = [&] {
-    while (i < text.size() &&
-           (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n')) {
-      ++i;
-    }
-  };
+  auto skip_space = [&] { i = std::min(text.find_first_not_of(space, i), text.size()); };
   for (;;) {
     skip_space();
     if (i >= text.size() || text[i] != '{') return decode_errc::malformed_json;
