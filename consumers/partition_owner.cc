@@ -478,8 +478,8 @@ void partition_owner::consume(const std::atomic<bool>& stop) {
     if (append_failed_) throw std::runtime_error("a ledger append failed; restart to re-decide");
     auto n = rd_kafka_consume_batch_queue(queue, 20, batch.data(), batch.size());
     // This node's own records are recognised first (under the lock: the live view remembers
-    // them); the other ledger records are decoded ahead of the fold (by the decoder's helper
-    // for a large batch), which touches nothing of the state.
+    // its single events, own_batches_ its batches); the other ledger records are decoded ahead
+    // of the fold (by the decoder's helper for a large batch), which touches nothing of the state.
     items_.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
     own_.assign(items_.size(), 0);
     std::unique_lock lock(mu_);
