@@ -1,6 +1,7 @@
 // Sessions and the usage reported in them.
 #include "api/handlers.h"
 
+#include <charconv>
 #include <map>
 #include <mutex>
 
@@ -214,16 +215,37 @@ usage_report read_usage(const request_ctx& ctx, const request_body& b, bool batc
 
 // The fingerprint of a report's request: what a retry with the same key must repeat.
 std::string request_fingerprint(const usage_report& r, const std::optional<std::string>& model) {
-  std::string canon = r.session.str();
+  std::string canon;
+  canon.reserve(160);
+  canon = r.session.str();
+  char digits[24];
+  auto number = [&](std::int64_t n) {
+    canon += '|';
+    canon.append(digits, std::to_chars(digits, digits + sizeof digits, n).ptr);
+  };
   for (auto n : {r.tokens.input, r.tokens.output, r.tokens.cache_creation, r.tokens.cache_read}) {
-    canon += '|' + std::to_string(n);
+    number(n);
   }
-  canon += '|' + (r.cost ? std::to_string(r.cost->count) : std::string("-"));
-  canon += '|' + model.value_or("-");
-  canon += '|' + (r.occurred_at ? std::to_string(*r.occurred_at) : std::string("-"));
+  if (r.cost) {
+    number(r.cost->count);
+  } else {
+    canon += "|-";
+  }
+  canon += '|';
+  canon += model ? std::string_view(*model) : std::string_view("-");
+  if (r.occurred_at) {
+    number(*r.occurred_at);
+  } else {
+    canon += "|-";
+  }
   // A report without a reservation keeps the fingerprint it always had.
-  if (!r.reservation.empty()) canon += "|r:" + r.reservation;
-  return sha256_hex(canon).substr(0, 16);
+  if (!r.reservation.empty()) {
+    canon += "|r:";
+    canon += r.reservation;
+  }
+  auto hex = sha256_hex(canon);
+  hex.resize(16);
+  return hex;
 }
 
 // The answer to a retried report: the original one, unless the key came with another body.
@@ -244,15 +266,8 @@ http_response retry_answer(const original_answer& o, const usage_report& r) {
   return json_text(http::status::ok, w.take());
 }
 
-// Completes a report from its session and decides it against the live view.
-std::optional<decision> decide_report(api_deps& deps, live_view& live, usage_report& r,
-                                      const std::optional<std::string>& model) {
-  auto s = live.session(r.team, r.session);
-  if (!s) return std::nullopt;
-  r.agent = s->agent;
-  r.task = s->task;
-  r.model = model.value_or(s->model);
-  r.effort = s->effort;
+// What a decision made now needs besides the report.
+decide_context decide_context_of(api_deps& deps) {
   decide_context dc;
   dc.pricing = deps.pricing;
   dc.policy = deps.policy;
@@ -260,6 +275,18 @@ std::optional<decision> decide_report(api_deps& deps, live_view& live, usage_rep
   dc.late_grace_ms = deps.late_grace_ms;
   dc.future_skew_ms = deps.future_skew_ms;
   dc.source = deps.source;
+  return dc;
+}
+
+// Completes a report from its session and decides it against the live view.
+std::optional<decision> decide_report(const decide_context& dc, live_view& live, usage_report& r,
+                                      const std::optional<std::string>& model) {
+  auto s = live.session_ptr(r.team, r.session);
+  if (!s) return std::nullopt;
+  r.agent = s->agent;
+  r.task = s->task;
+  r.model = model.value_or(s->model);
+  r.effort = s->effort;
   return decide_usage(live, dc, r, std::nullopt);
 }
 
@@ -279,7 +306,7 @@ void report_usage(api_deps& deps, request_ctx& ctx, respond_fn respond) {
   run_command(
       deps, team, std::move(respond),
       [&](live_view& live) {
-        decided = decide_report(deps, live, r, model);
+        decided = decide_report(decide_context_of(deps), live, r, model);
         if (!decided)
           return command_decision{refusal::not_found, "session_not_found", "no session"};
         command_decision out;
@@ -423,9 +450,10 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
       std::vector<event> events;
       events.reserve(indexes.size());
       std::vector<std::pair<std::size_t, std::size_t>> usage_at;  // (item, index in events)
+      const auto dc = decide_context_of(deps);  // the reports of a batch are decided at once
       for (auto i : indexes) {
         auto& it = (*items)[i];
-        it.d = decide_report(deps, live, it.r, it.model);
+        it.d = decide_report(dc, live, it.r, it.model);
         if (!it.d) {
           it.status = 404;
           it.outcome = "invalid";

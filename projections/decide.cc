@@ -69,12 +69,12 @@ std::optional<original_answer> live_view::original(const team_id& t, const event
 }
 
 std::optional<session_status> live_view::status(const team_id& t, const session_id& s) {
-  if (auto rec = session(t, s)) return rec->status;
+  if (auto rec = session_ptr(t, s)) return rec->status;
   return std::nullopt;
 }
 
 std::optional<team_id> live_view::agent_team(const agent_id& a) {
-  if (auto rec = agent(a)) return rec->team;
+  if (auto rec = agent_ptr(a)) return rec->team;
   if (auto it = agents_.find(a.str()); it != agents_.end()) return it->second.first;
   return std::nullopt;
 }
@@ -123,6 +123,31 @@ std::optional<session_record> live_view::session(const team_id& t, const session
   }
   if (!exists) return std::nullopt;
   return r;
+}
+
+namespace {
+template <class T>
+std::shared_ptr<const T> shared_of(std::optional<T> rec) {
+  if (!rec) return nullptr;
+  return std::make_shared<const T>(std::move(*rec));
+}
+}  // namespace
+
+std::shared_ptr<const team_record> live_view::team_ptr(const team_id& t) {
+  return entities_.empty() ? state_.team_ptr(t) : shared_of(team(t));
+}
+
+std::shared_ptr<const agent_record> live_view::agent_ptr(const agent_id& a) {
+  return entities_.empty() ? state_.agent_ptr(a) : shared_of(agent(a));
+}
+
+std::shared_ptr<const session_record> live_view::session_ptr(const team_id& t,
+                                                             const session_id& s) {
+  return entities_.empty() ? state_.session_ptr(t, s) : shared_of(session(t, s));
+}
+
+std::shared_ptr<const limit_set> live_view::limits_ptr(std::string_view scope_key) {
+  return entities_.empty() ? state_.limits_ptr(scope_key) : shared_of(limits(scope_key));
 }
 
 // The overlay: a ledger_state whose misses read the projected state, holding the pending
@@ -390,18 +415,18 @@ void live_view::scan_usage_log(std::string_view from, std::string_view to,
 }
 
 limit_set effective_global_limits(live_view& s, const limit_policy& p) {
-  if (auto l = s.limits("g")) return *l;
+  if (auto l = s.limits_ptr("g")) return *l;
   return p.global;
 }
 
 limit_set effective_team_limits(live_view& s, const limit_policy& p, const team_id& t) {
-  if (auto l = s.limits("t/" + t.str())) return *l;
+  if (auto l = s.limits_ptr("t/" + t.str())) return *l;
   if (auto it = p.teams.find(t.str()); it != p.teams.end()) return it->second;
   return p.team_default;
 }
 
 limit_set effective_agent_limits(live_view& s, const limit_policy& p, const agent_id& a) {
-  if (auto l = s.limits("a/" + a.str())) return *l;
+  if (auto l = s.limits_ptr("a/" + a.str())) return *l;
   if (auto it = p.agents.find(a.str()); it != p.agents.end()) return it->second;
   return p.agent_default;
 }
@@ -441,7 +466,7 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
     return d;
   }
 
-  auto team = live.team(r.team);
+  auto team = live.team_ptr(r.team);
   const date::time_zone* zone = find_zone(team ? team->timezone : "UTC");
   if (!zone) zone = find_zone("UTC");
 

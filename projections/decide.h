@@ -55,6 +55,12 @@ class live_view {
   std::optional<session_record> session(const team_id& t, const session_id& s);
   std::optional<team_id> session_team(const session_id& s);
   std::optional<limit_set> limits(std::string_view scope_key);
+  // The same without copying the record when no pending entity event changes it (every
+  // usage report reads these): the state's cached record, or a copy with the overlay applied.
+  std::shared_ptr<const team_record> team_ptr(const team_id& t);
+  std::shared_ptr<const agent_record> agent_ptr(const agent_id& a);
+  std::shared_ptr<const session_record> session_ptr(const team_id& t, const session_id& s);
+  std::shared_ptr<const limit_set> limits_ptr(std::string_view scope_key);
   std::int64_t task_count(const team_id& t);
   // The task of the agent's latest session in the team (pending sessions included); empty when
   // the agent has none, or none with a task.

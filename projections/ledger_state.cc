@@ -313,29 +313,56 @@ bool ledger_state::entity_exists(std::string_view key) {
 }
 
 template <class T, class Decode>
-std::optional<T> ledger_state::cached_record(std::string_view key, Decode decode) {
+std::shared_ptr<const T> ledger_state::cached_ptr(std::string_view key, Decode decode) {
   auto& r = load(column::entities, key);
-  if (!r.present) return std::nullopt;
+  if (!r.present) return nullptr;
   if (!r.decoded) {
     std::optional<T> rec = decode(r.value);
-    if (!rec) return std::nullopt;
+    if (!rec) return nullptr;
     r.decoded = std::make_shared<const T>(std::move(*rec));
   }
-  return *static_cast<const T*>(r.decoded.get());
+  return std::static_pointer_cast<const T>(r.decoded);
+}
+
+template <class T, class Decode>
+std::optional<T> ledger_state::cached_record(std::string_view key, Decode decode) {
+  if (auto p = cached_ptr<T>(key, decode)) return *p;
+  return std::nullopt;
+}
+
+std::string_view ledger_state::entity_key(std::string_view kind, std::string_view a,
+                                          std::string_view b) {
+  key_.assign(kind);
+  key_ += a;
+  if (!b.empty()) {
+    key_ += '/';
+    key_ += b;
+  }
+  return key_;
 }
 
 std::optional<team_record> ledger_state::team(const team_id& t) {
-  return cached_record<team_record>(
-      "team/" + t.str(), [](const std::string& v) -> std::optional<team_record> {
-        auto o = parse_object(v);
-        if (!o) return std::nullopt;
-        return team_record{str_of(*o, "name"), str_of(*o, "timezone")};
-      });
+  if (auto p = team_ptr(t)) return *p;
+  return std::nullopt;
+}
+
+std::shared_ptr<const team_record> ledger_state::team_ptr(const team_id& t) {
+  return cached_ptr<team_record>(entity_key("team/", t.str()),
+                                 [](const std::string& v) -> std::optional<team_record> {
+                                   auto o = parse_object(v);
+                                   if (!o) return std::nullopt;
+                                   return team_record{str_of(*o, "name"), str_of(*o, "timezone")};
+                                 });
 }
 
 std::optional<agent_record> ledger_state::agent(const agent_id& a) {
-  return cached_record<agent_record>(
-      "agent/" + a.str(), [](const std::string& v) -> std::optional<agent_record> {
+  if (auto p = agent_ptr(a)) return *p;
+  return std::nullopt;
+}
+
+std::shared_ptr<const agent_record> ledger_state::agent_ptr(const agent_id& a) {
+  return cached_ptr<agent_record>(
+      entity_key("agent/", a.str()), [](const std::string& v) -> std::optional<agent_record> {
         auto o = parse_object(v);
         if (!o) return std::nullopt;
         return agent_record{team_id{str_of(*o, "team_id")}, str_of(*o, "name"), str_of(*o, "type")};
@@ -379,16 +406,27 @@ std::optional<session_record> decode_session(const std::string& v) {
 }  // namespace
 
 std::optional<session_record> ledger_state::session(const team_id& t, const session_id& s) {
-  return cached_record<session_record>("session/" + t.str() + "/" + s.str(), decode_session);
+  if (auto p = session_ptr(t, s)) return *p;
+  return std::nullopt;
+}
+
+std::shared_ptr<const session_record> ledger_state::session_ptr(const team_id& t,
+                                                                const session_id& s) {
+  return cached_ptr<session_record>(entity_key("session/", t.str(), s.str()), decode_session);
 }
 
 std::optional<limit_set> ledger_state::limits(std::string_view scope_key) {
-  return cached_record<limit_set>("limits/" + std::string(scope_key),
-                                  [](const std::string& v) -> std::optional<limit_set> {
-                                    auto l = decode_limit_set(v);
-                                    if (!l) return std::nullopt;
-                                    return *l;
-                                  });
+  if (auto p = limits_ptr(scope_key)) return *p;
+  return std::nullopt;
+}
+
+std::shared_ptr<const limit_set> ledger_state::limits_ptr(std::string_view scope_key) {
+  return cached_ptr<limit_set>(entity_key("limits/", scope_key),
+                               [](const std::string& v) -> std::optional<limit_set> {
+                                 auto l = decode_limit_set(v);
+                                 if (!l) return std::nullopt;
+                                 return *l;
+                               });
 }
 
 std::optional<std::string> ledger_state::entity_row(std::string_view key) {

@@ -138,6 +138,12 @@ class ledger_state {
   std::optional<session_record> session(const team_id& t, const session_id& s);
   // Limits set by LimitsSet events: scope key 'g' | 't/' team | 'a/' agent.
   std::optional<limit_set> limits(std::string_view scope_key);
+  // The same records without a copy: the decoded record the cache holds (null when absent). It
+  // stays valid after the row changes or leaves the cache; it is then no longer current.
+  std::shared_ptr<const team_record> team_ptr(const team_id& t);
+  std::shared_ptr<const agent_record> agent_ptr(const agent_id& a);
+  std::shared_ptr<const session_record> session_ptr(const team_id& t, const session_id& s);
+  std::shared_ptr<const limit_set> limits_ptr(std::string_view scope_key);
   // The team of a session id (the first team that opened it: ids are meant to be org-unique).
   std::optional<team_id> session_team(const session_id& s);
   std::optional<latest_session> latest_session_of(const agent_id& a);
@@ -233,6 +239,10 @@ class ledger_state {
   // undecodable.
   template <class T, class Decode>
   std::optional<T> cached_record(std::string_view key, Decode decode);
+  template <class T, class Decode>
+  std::shared_ptr<const T> cached_ptr(std::string_view key, Decode decode);
+  // kind + a [+ '/' + b] in key_ (an entity row's key, built without an allocation).
+  std::string_view entity_key(std::string_view kind, std::string_view a, std::string_view b = {});
   using totals_map = std::unordered_map<std::string, totals_entry, string_hash, std::equal_to<>>;
   using row_map = std::unordered_map<std::string, row, string_hash, std::equal_to<>>;
   static constexpr int column_count = 5;  // the columns of rows_ (usage rows are apart)
@@ -274,6 +284,7 @@ class ledger_state {
   bool remember_absent_ = false;
   std::unordered_set<std::string, string_hash, std::equal_to<>> absent_markers_;
   std::string scratch_;  // key buffer of the fold
+  std::string key_;      // key buffer of the record lookups (entity_key)
   // The org, team, agent, model and effort rows a usage event touches, by the event's
   // dimensions: one lookup instead of twelve. Points into totals_ (node pointers are stable);
   // cleared whenever rows leave totals_.

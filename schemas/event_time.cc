@@ -1,6 +1,8 @@
 #include "schemas/event_time.h"
 
+#include <array>
 #include <chrono>
+#include <cstring>
 #include <optional>
 #include <sstream>
 
@@ -188,14 +190,34 @@ utc_day utc_day_of(time_ms t) {
 }
 
 const date::time_zone* find_zone(std::string_view name) {
+  // The zone database is searched by name; the few zones a node's teams use are remembered.
+  thread_local std::array<std::pair<std::string, const date::time_zone*>, 8> known;
+  thread_local std::size_t next_slot = 0;
+  for (const auto& [n, z] : known) {
+    if (z && n == name) return z;
+  }
   try {
-    return date::locate_zone(name);
+    const auto* z = date::locate_zone(name);
+    known[next_slot++ % known.size()] = {std::string(name), z};
+    return z;
   } catch (const std::exception&) {
     return nullptr;
   }
 }
 
 periods periods_of(time_ms t, const date::time_zone* zone) {
+  // Each usage report asks this, nearly always for a day it asked before: the last few local
+  // days (per zone) are remembered with the UTC instants that bound them.
+  struct known_day {
+    const date::time_zone* zone = nullptr;
+    time_ms from = 0, to = 0;  // [from, to): the local day, in UTC ms
+    char text[11] = {};
+  };
+  thread_local std::array<known_day, 8> known;
+  thread_local std::size_t next_slot = 0;
+  for (const auto& k : known) {
+    if (k.zone == zone && t >= k.from && t < k.to) return periods{{k.text, 10}, {k.text, 7}};
+  }
   auto local = zone->to_local(to_sys(t));
   auto day = date::floor<date::days>(local);
   date::year_month_day ymd{day};
@@ -205,6 +227,14 @@ periods periods_of(time_ms t, const date::time_zone* zone) {
   periods p;
   p.day = buf;
   p.month = p.day.substr(0, 7);
+  const time_ms from = local_midnight(day, zone), to = local_midnight(day + date::days{1}, zone);
+  if (p.day.size() == 10 && t >= from && t < to) {
+    auto& k = known[next_slot++ % known.size()];
+    k.zone = zone;
+    k.from = from;
+    k.to = to;
+    std::memcpy(k.text, p.day.data(), 10);
+  }
   return p;
 }
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include <date/date.h>
+#include <date/tz.h>
 #include <gtest/gtest.h>
 
 namespace tally {
@@ -117,6 +118,39 @@ TEST(event_time, periods_in_the_team_zone) {
   // ...and the next midnight is at 04:00Z (EDT).
   EXPECT_EQ(day_of("2026-03-09T03:59:59.999Z", "America/New_York"), "2026-03-08 2026-03");
   EXPECT_EQ(day_of("2026-03-09T04:00:00Z", "America/New_York"), "2026-03-09 2026-03");
+}
+
+TEST(event_time, periods_agree_with_the_zone_database_at_every_instant_in_any_order) {
+  // periods_of remembers the local days it computed: across DST changes (23- and 25-hour days,
+  // Lord Howe's half hour, a midnight that does not exist in Havana), across zones in turn and
+  // in an order that jumps back and forth, it must answer as the zone database does.
+  const std::vector<std::string_view> zones = {
+      "UTC",          "Europe/Paris",   "America/New_York", "Australia/Lord_Howe", "America/Havana",
+      "Asia/Kolkata", "Pacific/Chatham"};
+  const time_ms from = at("2026-03-06T00:00:00Z"), to = at("2026-04-08T00:00:00Z");
+  std::vector<time_ms> times;
+  for (time_ms t = from; t < to; t += 7 * 60'000 + 13) times.push_back(t);
+  // Also the instants just before and after every local midnight hour boundary.
+  for (time_ms t = from; t < to; t += 3'600'000) {
+    times.push_back(t - 1);
+    times.push_back(t);
+  }
+  std::uint64_t x = 0x2545F4914F6CDD1Dull;
+  for (std::size_t i = times.size() - 1; i > 0; --i) {  // a fixed shuffle
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    if (x % 3 == 0) std::swap(times[i], times[x % (i + 1)]);
+  }
+  for (time_ms t : times) {
+    for (auto name : zones) {
+      const auto* z = zone(name);
+      using namespace std::chrono;
+      auto local = z->to_local(date::sys_time<milliseconds>{milliseconds{t}});
+      const auto ref = date::format("%F", date::floor<date::days>(local));
+      const auto p = periods_of(t, z);
+      ASSERT_EQ(p.day, ref) << name << " at " << t;
+      ASSERT_EQ(p.month, ref.substr(0, 7)) << name << " at " << t;
+    }
+  }
 }
 
 TEST(event_time, next_day_start) {
