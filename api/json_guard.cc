@@ -107,12 +107,21 @@ bool is_valid_utf8(std::string_view text) {
 
 std::size_t json_nesting_depth(std::string_view text, std::size_t max_depth) {
   std::size_t depth = 0, deepest = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    switch (text[i]) {
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  while (p < end) {
+    switch (*p++) {
       case '"':
-        // Skip the string; a backslash escapes the next character, whatever it is.
-        for (++i; i < text.size() && text[i] != '"'; ++i) {
-          if (text[i] == '\\') ++i;
+        // Skip the string; a backslash escapes the next character, whatever it is. Strings
+        // are most of a body: the next quote is found with memchr, and it ends the string
+        // when an even number of backslashes precedes it.
+        for (;;) {
+          const auto* q = static_cast<const char*>(std::memchr(p, '"', std::size_t(end - p)));
+          if (!q) return deepest;
+          const char* b = q;
+          while (b > p && b[-1] == '\\') --b;
+          p = q + 1;
+          if ((q - b) % 2 == 0) break;
         }
         break;
       case '[':

@@ -318,18 +318,18 @@ rd_kafka_resp_err_t partition_owner::produce_batch(std::int32_t partition,
                                                    std::size_t begin, std::size_t end,
                                                    append_sink* sink) {
   // One record, a CloudEvents batch: one produce, one delivery report and one record to read
-  // back for all of them. Known again by its first event's id, length and hash; the events
-  // leave the live view's echo set at once.
+  // back for all of them. Known again by its first event's id, length and hash (the live
+  // view's echo set is for single-event records).
   const auto& team = event_team(events[begin]).str();
   const std::string value = event_batch_of(texts, begin, end);
   own_batches_[ledger_state::dedup_key(team, events[begin].id.str())] = batch_print(value);
-  for (std::size_t i = begin; i < end; ++i) live_.echo(events[i]);
   const header_view headers[] = {{"content-type", event_batch_content_type}};
   return produce_record(partition, team, value, headers, end - begin, sink);
 }
 
 rd_kafka_resp_err_t partition_owner::produce_event(std::int32_t partition, const event& e,
                                                    const std::string& text, append_sink* sink) {
+  live_.expect_echo(event_team(e).str(), e.id.str());
   const std::string time = format_rfc3339(e.time);
   const auto headers =
       cloudevent_header_views(e.id.str(), event_type_name(e.payload), e.source, time);

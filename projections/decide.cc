@@ -315,6 +315,10 @@ bool live_view::echo(const event& e) {
   return echo(event_team(e).str(), e.id.str());
 }
 
+void live_view::expect_echo(std::string_view team, std::string_view id) {
+  written_.insert(ledger_state::dedup_key(team, id));
+}
+
 bool live_view::echo(std::string_view team, std::string_view id) {
   if (written_.empty()) return false;
   return written_.erase(ledger_state::dedup_key(team, id)) > 0;
@@ -323,7 +327,6 @@ bool live_view::echo(std::string_view team, std::string_view id) {
 void live_view::add_pending(const event& e) {
   if (!on_fold_) return add_tentative(e);
   const auto outcome = state_.apply(e);
-  written_.insert(pending_key(event_team(e), e.id.str()));
   ++written_count_;
   on_fold_(e, outcome);
 }

@@ -90,15 +90,19 @@ class live_view {
   std::size_t pending() const { return pending_ids_.size() + written_.size(); }
 
   // Write-through (the partition owner, the only writer of its state): add_pending folds the
-  // event into the state at once, calls on_fold, and remembers its id until the event's own
-  // record comes back from the log, which echo() then recognises (the fold skips it). Nothing
-  // is kept beside the state, so decisions and reads pay for no overlay. The state then holds
-  // events the log may not have yet: whoever drains it writes a batch only once every event
-  // in it is durable, and a failed append means the state is wrong (the owner stops).
+  // event into the state at once and calls on_fold. When the writer hands the event to the log
+  // as a record of its own it calls expect_echo, and the live view remembers its id until that
+  // record comes back, which echo() then recognises (the fold skips it); the writer knows the
+  // records that hold several events itself. Nothing is kept beside the state, so decisions
+  // and reads pay for no overlay. The state then holds events the log may not have yet:
+  // whoever drains it writes a batch only once every event in it is durable, and a failed
+  // append means the state is wrong (the owner stops).
   // Tentative events (add_tentative) always go to the overlay.
   void write_through(std::function<void(const event&, fold_outcome)> on_fold);
   bool writes_through() const { return static_cast<bool>(on_fold_); }
-  // True (once) when e was written through and is now read back from the log.
+  // A written-through event leaves as its own record: its echo is to be recognised.
+  void expect_echo(std::string_view team, std::string_view id);
+  // True (once) when e was written through, expected, and is now read back from the log.
   bool echo(const event& e);
   // The same by the event's team and id (a record's key and ce_id), without decoding it.
   bool echo(std::string_view team, std::string_view id);

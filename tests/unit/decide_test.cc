@@ -298,7 +298,10 @@ TEST_F(decide, write_through_folds_at_once_and_knows_its_echo) {
   EXPECT_EQ(second.reason, "crossed:team:acme:day:cost");
   EXPECT_EQ(decide_usage(live, ctx, report("r1", 40'000'000), std::nullopt).what,
             verdict::duplicate);
-  // Its record comes back from the log once.
+  // Handed to the log as a record of its own, its record comes back once.
+  EXPECT_EQ(live.pending(), 0u);
+  EXPECT_FALSE(live.echo(first.events[0]));  // not expected (yet): another record holds it
+  live.expect_echo("acme", "r1");
   EXPECT_EQ(live.pending(), 1u);
   EXPECT_TRUE(live.echo(first.events[0]));
   EXPECT_FALSE(live.echo(first.events[0]));
@@ -522,8 +525,12 @@ TEST(live_view_latest_task, latest_by_opening_time_then_id_pending_included) {
     event e;
     e.id = event_id{std::move(id)};
     e.time = at;
-    e.payload = session_opened{team_id{"acme"}, agent_id{"eng-1"}, session_id{std::move(session)},
-                               task_id{std::move(task)}, "m", ""};
+    e.payload = session_opened{team_id{"acme"},
+                               agent_id{"eng-1"},
+                               session_id{std::move(session)},
+                               task_id{std::move(task)},
+                               "m",
+                               ""};
     return e;
   };
   const team_id acme{"acme"};
