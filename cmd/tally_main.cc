@@ -354,7 +354,7 @@ int main(int argc, char** argv) {
   bool raw = false;
   insp->add_option("--data-dir", o.data_dir, "where the RocksDB store lives");
   insp->add_option("--prefix", prefix, "key prefix, e.g. t/acme/d/ (see projections/keys.h)");
-  insp->add_option("--column", column, "totals | entities | dedup | outbox | meta");
+  insp->add_option("--column", column, "totals | entities | dedup | outbox | meta | usage");
   insp->add_flag("--raw", raw, "values as hex bytes");
   budget_query bq;
   insp->add_option("--budget-team", bq.team, "print the budget state of this team instead");
