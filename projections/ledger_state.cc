@@ -778,15 +778,9 @@ fold_outcome ledger_state::apply(const event& e) {
                 p, rejected, scratch_,
                 [&](const std::string& k, const totals& delta) { add_totals(k, delta); },
                 row_kind::lifetime);
-            auto entity_key = [&](const char* kind, const std::string& a, const std::string* b) {
-              scratch_.assign(kind);
-              scratch_.append(a);
-              if (b) scratch_.append("/").append(*b);
-              return std::string_view(scratch_);
-            };
             // Same meaning as !session(...) / !agent(...): absent or not a JSON object.
             if (!p.session.empty() &&
-                !entity_exists(entity_key("session/", p.team.str(), &p.session.str()))) {
+                !entity_exists(entity_key("session/", p.team.str(), p.session.str()))) {
               // Usage on a session nobody opened explicitly opens it implicitly.
               session_record s;
               s.agent = p.agent;
@@ -800,7 +794,7 @@ fold_outcome ledger_state::apply(const event& e) {
               note_latest(p.team, s.agent, p.session, s.task, s.opened_at);
               fold_slots(*this, p.team, p.session, std::nullopt, s);
             }
-            if (!p.agent.empty() && !entity_exists(entity_key("agent/", p.agent.str(), nullptr))) {
+            if (!p.agent.empty() && !entity_exists(entity_key("agent/", p.agent.str()))) {
               json::object o;
               o["team_id"] = p.team.str();
               o["name"] = p.agent.str();
