@@ -158,8 +158,12 @@ namespace {
 // The fields of a usage report (one POST, or one item of a batch).
 usage_report read_usage(const request_ctx& ctx, const request_body& b, bool batch_item,
                         std::optional<std::string>& model) {
-  static const std::initializer_list<std::string_view> fields = {"input_tokens",
+  // The fields every report sends come first: allow_only compares in this order.
+  static const std::initializer_list<std::string_view> fields = {"session_id",
+                                                                 "event_id",
+                                                                 "input_tokens",
                                                                  "output_tokens",
+                                                                 "cost_usd",
                                                                  "cache_creation_input_tokens",
                                                                  "cache_read_input_tokens",
                                                                  "prompt_tokens",
@@ -170,13 +174,10 @@ usage_report read_usage(const request_ctx& ctx, const request_body& b, bool batc
                                                                  "completion_tokens_details",
                                                                  "output_tokens_details",
                                                                  "usage",
-                                                                 "cost_usd",
                                                                  "cost_cents",
                                                                  "model",
-                                                                 "event_id",
                                                                  "occurred_at",
                                                                  "timestamp",
-                                                                 "session_id",
                                                                  "reservation_id"};
   b.allow_only(fields);
   if (!batch_item && b.has("session_id")) {
@@ -359,8 +360,10 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
     std::optional<std::string> model;
     int status = 0;  // HTTP status of this item
     std::string outcome, reason;
-    std::optional<decision> d;             // its events are moved to the append
-    const usage_decided* usage = nullptr;  // the decided event's payload, in the append's events
+    std::optional<decision> d;  // its events are moved to the append
+    // What the answer says of the decided usage event (the event itself goes to the ledger).
+    bool decided = false, over_budget = false, stop = false;
+    nanos cost{0};
   };
   auto items = std::make_shared<std::vector<item>>(raws->size());
   std::map<std::string, std::vector<std::size_t>> by_team;
@@ -413,9 +416,9 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
       w.begin_object().field("index", static_cast<std::int64_t>(i));
       w.field("event_id", it.r.id.str()).field("session_id", it.r.session.str());
       w.field("status", it.outcome).field("http_status", it.status);
-      if (const usage_decided* u = it.usage) {
-        w.money("cost", u->cost).field("over_budget", u->over_budget);
-        w.field("action", u->stop ? "stop" : "continue");
+      if (it.decided) {
+        w.money("cost", it.cost).field("over_budget", it.over_budget);
+        w.field("action", it.stop ? "stop" : "continue");
       }
       if (!it.reason.empty()) w.field("reason", it.reason);
       w.end_object();
@@ -423,10 +426,7 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
     w.end_array().end_object();
     c.respond(json_text(http::status::ok, w.take()));
   };
-  // The events of each team's append, kept until the answer is written (items point into them).
-  auto appended = std::make_shared<std::vector<std::vector<event>>>();
-  appended->reserve(by_team.size());
-  auto done_one = [c, finish, appended](bool ok) {
+  auto done_one = [c, finish](bool ok) {
     std::unique_lock lock(c->m);
     if (!ok) c->failed = true;
     if (--c->waiting == 0) {
@@ -449,7 +449,6 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
       live.state().prefetch_markers(keys);
       std::vector<event> events;
       events.reserve(indexes.size());
-      std::vector<std::pair<std::size_t, std::size_t>> usage_at;  // (item, index in events)
       const auto dc = decide_context_of(deps);  // the reports of a batch are decided at once
       for (auto i : indexes) {
         auto& it = (*items)[i];
@@ -490,7 +489,15 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
             break;
         }
         // Decided one after another: each sees the ones before it (appended below, in order).
-        if (!it.d->events.empty()) usage_at.emplace_back(i, events.size());
+        if (!it.d->events.empty()) {
+          const auto& payload = it.d->events.front().payload;
+          const usage_decided* u = std::get_if<usage_recorded>(&payload);
+          if (!u) u = &std::get<usage_rejected>(payload);
+          it.decided = true;
+          it.over_budget = u->over_budget;
+          it.stop = u->stop;
+          it.cost = u->cost;
+        }
         for (auto& e : it.d->events) {
           live.add_pending(e);
           events.push_back(std::move(e));
@@ -498,19 +505,12 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
         it.d->events.clear();
       }
       if (events.empty()) return;
-      for (auto [i, k] : usage_at) {
-        const auto& payload = events[k].payload;
-        const usage_decided* u = std::get_if<usage_recorded>(&payload);
-        (*items)[i].usage = u ? u : &std::get<usage_rejected>(payload);
-      }
       {
         std::lock_guard lock(c->m);
         ++c->waiting;
       }
-      // They are in the live view already (added above, one after another). Kept (moved, so
-      // the items' pointers stay good) until the answer is written.
-      appended->push_back(std::move(events));
-      deps.ledger->append(team, appended->back(), done_one, true);
+      // They are in the live view already (added above, one after another).
+      deps.ledger->append(team, std::move(events), done_one, true);
     });
     if (a != team_access::ok) {
       for (auto i : indexes) {

@@ -4,6 +4,8 @@
 
 #include <simdjson.h>
 
+#include "schemas/padded_json.h"
+
 namespace tally::api {
 namespace od = simdjson::ondemand;
 
@@ -38,10 +40,9 @@ request_body request_body::parse(std::string_view json) {
   b.json_ = std::string(json);
   auto blank = json.find_first_not_of(" \t\r\n");
   if (blank == std::string_view::npos) return b;
-  thread_local od::parser parser;
-  simdjson::padded_string padded(json);
+  thread_local padded_parser p;
   od::document doc;
-  if (parser.iterate(padded).get(doc)) bad_body("the body is not JSON");
+  if (p.parser.iterate(p.pad(json)).get(doc)) bad_body("the body is not JSON");
   od::object obj;
   if (doc.get_object().get(obj)) bad_body("the body must be a JSON object");
   for (auto f : obj) {

@@ -107,7 +107,10 @@ void partition_owner::assigned(rd_kafka_topic_partition_list_t* parts) {
   stage_offsets();
   partitions_.clear();
   live_.clear_pending();
-  own_batches_.clear();
+  {
+    std::lock_guard own(own_mu_);
+    own_batches_.clear();
+  }
   for (int i = 0; i < parts->cnt; ++i) {
     auto& tp = parts->elems[i];
     if (options_.ledger_topic != tp.topic) continue;
@@ -151,7 +154,10 @@ void partition_owner::revoked() {
   std::unique_lock lock(mu_);
   flush();
   live_.clear_pending();
-  own_batches_.clear();
+  {
+    std::lock_guard own(own_mu_);
+    own_batches_.clear();
+  }
   partitions_.clear();
   counters_.caught_up = false;
   // The last write waits for its acks: without the lock, so reads go on meanwhile (nothing is
@@ -224,7 +230,9 @@ bool partition_owner::echoed(const rd_kafka_message_t* m) {
     // that starts with the same event (whose other events must still be folded).
     const auto first = encoded_batch_first_id(value);
     if (!first) return false;
-    auto it = own_batches_.find(ledger_state::dedup_key(key, *first));
+    const auto k = ledger_state::dedup_key(key, *first);
+    std::lock_guard own(own_mu_);
+    auto it = own_batches_.find(k);
     if (it == own_batches_.end() || it->second != batch_print(value)) return false;
     own_batches_.erase(it);
     return true;
@@ -275,12 +283,27 @@ class partition_owner::append_sink final : public delivery_sink {
   std::function<void(bool)> done_;
 };
 
-rd_kafka_resp_err_t partition_owner::produce_events(std::int32_t partition,
-                                                    const std::vector<event>& events,
-                                                    std::function<void(bool)> done) {
+void partition_owner::enqueue_append(std::int32_t partition, std::vector<event> events,
+                                     std::function<void(bool)> done) {
+  appended_ += events.size();
+  if (events.size() == 1) {
+    // One event is a record of its own, which the live view knows again by its id (a batch
+    // record is known by its print, once encoded).
+    live_.expect_echo(event_team(events[0]).str(), events[0].id.str());
+    // Cheap to encode: produced here when no append waits before it (appends are posted only
+    // under mu_, so none can come between), which spares a single report a thread hop.
+    if (appender_.idle()) return produce_events(partition, events, std::move(done));
+  }
+  appender_.post([this, partition, events = std::move(events), done = std::move(done)]() mutable {
+    produce_events(partition, events, std::move(done));
+  });
+}
+
+void partition_owner::produce_events(std::int32_t partition, const std::vector<event>& events,
+                                     std::function<void(bool)> done) {
   if (events.empty()) {
     if (done) done(true);
-    return RD_KAFKA_RESP_ERR_NO_ERROR;
+    return;
   }
   // Cut into records of at most max_record_bytes of text (librdkafka's and the broker's message
   // size limits are 1 MB), each the one event or a batch of them.
@@ -301,15 +324,16 @@ rd_kafka_resp_err_t partition_owner::produce_events(std::int32_t partition,
   auto* sink = new append_sink(*this, partition, records.size(), std::move(done));
   for (std::size_t r = 0; r < records.size(); ++r) {
     const auto [b, e] = records[r];
-    auto err = e - b == 1 ? produce_event(partition, events[b], texts[b], sink)
-                          : produce_batch(partition, events, texts, b, e, sink);
+    // A record of one event alone only for an append of one (its id is expected already); a
+    // longer append's records are batches, even of one, known by their print.
+    auto err = events.size() == 1 ? produce_event(partition, events[b], texts[b], sink)
+                                  : produce_batch(partition, events, texts, b, e, sink);
     if (err) {
       // The sink still waits for the records not handed over: they fail too.
       for (std::size_t k = r + 1; k < records.size(); ++k) sink->delivered({err, partition, -1});
-      return err;
+      return;
     }
   }
-  return RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
 rd_kafka_resp_err_t partition_owner::produce_batch(std::int32_t partition,
@@ -322,26 +346,29 @@ rd_kafka_resp_err_t partition_owner::produce_batch(std::int32_t partition,
   // view's echo set is for single-event records).
   const auto& team = event_team(events[begin]).str();
   const std::string value = event_batch_of(texts, begin, end);
-  own_batches_[ledger_state::dedup_key(team, events[begin].id.str())] = batch_print(value);
+  auto key = ledger_state::dedup_key(team, events[begin].id.str());
+  const auto print = batch_print(value);
+  {
+    std::lock_guard own(own_mu_);
+    own_batches_[std::move(key)] = print;
+  }
   const header_view headers[] = {{"content-type", event_batch_content_type}};
-  return produce_record(partition, team, value, headers, end - begin, sink);
+  return produce_record(partition, team, value, headers, sink);
 }
 
 rd_kafka_resp_err_t partition_owner::produce_event(std::int32_t partition, const event& e,
                                                    const std::string& text, append_sink* sink) {
-  live_.expect_echo(event_team(e).str(), e.id.str());
   const std::string time = format_rfc3339(e.time);
   const auto headers =
       cloudevent_header_views(e.id.str(), event_type_name(e.payload), e.source, time);
-  return produce_record(partition, event_team(e).str(), text, headers, 1, sink);
+  return produce_record(partition, event_team(e).str(), text, headers, sink);
 }
 
 rd_kafka_resp_err_t partition_owner::produce_record(std::int32_t partition, std::string_view key,
                                                     std::string_view value,
                                                     std::span<const header_view> headers,
-                                                    std::size_t events, append_sink* sink) {
+                                                    append_sink* sink) {
   auto err = out_.produce(options_.ledger_topic, partition, key, value, headers, sink);
-  appended_ += events;
   if (err) {
     // Not enqueued: the state holds events the log will not. The owner stops.
     sink->delivered({err, partition, -1});
@@ -400,10 +427,10 @@ void partition_owner::decide_record(const rd_kafka_message_t* m) {
     ++since_flush_;
     return;
   }
-  // Folded as decided (the fold of a decision stores its report offset), then appended.
+  // Folded as decided (the fold of a decision stores its report offset), then appended; a
+  // failed append stops the owner at its next batch.
   for (auto& e : d.events) live_.add_pending(e);
-  auto err = produce_events(m->partition, d.events, nullptr);
-  if (err) throw std::runtime_error(std::string("ledger append: ") + rd_kafka_err2str(err));
+  enqueue_append(m->partition, std::move(d.events), nullptr);
 }
 
 void partition_owner::stage_offsets() {
@@ -420,11 +447,12 @@ void partition_owner::flush(bool wait) {
   // the rows it left clean in the cache may be evicted once the store has them.
   retire();
   if (state_.dirty_count() > 0) {
-    // Written once every event handed to the producer so far is durable: the batch may hold
-    // events folded as they were decided (write-through).
-    auto target = acks_.produced_counts();
-    auto durable = [this, target = std::move(target)] {
-      if (!acks_.wait(target)) {
+    // Written once every append decided so far is handed to the producer and durable: the
+    // batch may hold events folded as they were decided (write-through).
+    const auto queued = appender_.posted();
+    auto durable = [this, queued] {
+      appender_.wait_until(queued);
+      if (!acks_.wait(acks_.produced_counts())) {
         throw std::runtime_error("a ledger append failed: the batch holding it is not written");
       }
     };
@@ -595,7 +623,7 @@ void partition_owner::with_state(const std::function<void(live_view&)>& f) {
   f(live_);
 }
 
-void partition_owner::append(const team_id& team, const std::vector<event>& events,
+void partition_owner::append(const team_id& team, std::vector<event> events,
                              std::function<void(bool)> done, bool already_pending) {
   // Called with mu_ held (inside with_team).
   if (events.empty()) {
@@ -606,8 +634,7 @@ void partition_owner::append(const team_id& team, const std::vector<event>& even
   if (!already_pending) {
     for (auto& e : events) live_.add_pending(e);
   }
-  const auto partition = partition_of(team);
-  produce_events(partition, events, std::move(done));
+  enqueue_append(partition_of(team), std::move(events), std::move(done));
 }
 
 }  // namespace tally

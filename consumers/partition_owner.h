@@ -27,8 +27,12 @@
 // Concurrency. One mutex guards the state and the live view: the owner thread holds it while it
 // folds and decides a consumed batch; the HTTP threads hold it while they decide a request or
 // read (with_team / with_state), so every decision on this node is serial and made against the
-// live state. The mutex is never held while waiting for Kafka. A failed append stops the owner
-// (the state holds an event the log lacks; with_team refuses from then on): restarting reads
+// live state. The mutex is never held while waiting for Kafka, nor while an append is encoded
+// and produced: appends go, in the order they were decided, to the append thread
+// (ordered_worker.h), which encodes their records and hands them to the producer, so the thread
+// that decided them goes on to the next request meanwhile. A flush's write waits until every
+// append decided before its drain has been handed over and acknowledged. A failed append stops the
+// owner (the state holds an event the log lacks; with_team refuses from then on): restarting reads
 // the store and the log again (an HTTP caller was answered 503 and retries).
 //
 // Limitations. One store per node: global totals are exact when one node owns all partitions.
@@ -53,6 +57,7 @@
 #include "consumers/ack_tracker.h"
 #include "consumers/batch_decoder.h"
 #include "consumers/ledger_gateway.h"
+#include "consumers/ordered_worker.h"
 #include "consumers/store_writer.h"
 #include "producers/producer.h"
 #include "projections/decide.h"
@@ -122,7 +127,7 @@ class partition_owner final : public ledger_gateway {
   // producer's thread.
   team_access with_team(const team_id& team, const std::function<void(live_view&)>& f) override;
   void with_state(const std::function<void(live_view&)>& f) override;
-  void append(const team_id& team, const std::vector<event>& events, std::function<void(bool)> done,
+  void append(const team_id& team, std::vector<event> events, std::function<void(bool)> done,
               bool already_pending = false) override;
   bool ready() const override { return counters_.caught_up; }
   // The ledger partition of a team (murmur2 of the key, as the producer's partitioner).
@@ -150,12 +155,19 @@ class partition_owner final : public ledger_gateway {
   // Records of one append are at most this much text (librdkafka's and the broker's message
   // size limits are 1 MB); a larger append is cut into several.
   static constexpr std::size_t max_record_bytes = 256 * 1024;
-  // Hands the (non-empty) events of one append to the producer as few records as the size
-  // allows, in order: one event alone (a structured CloudEvent with its ce_* headers), several
-  // as a CloudEvents batch, so an append costs a produce, a delivery report and a record read
-  // back per record, not per event. done gets whether every record was acknowledged.
-  rd_kafka_resp_err_t produce_events(std::int32_t partition, const std::vector<event>& events,
-                                     std::function<void(bool)> done);
+  // Queues the events of one append (folded already) for the append thread, which produces them
+  // after every append queued before; an append of one event when none is queued is produced at
+  // once, on the calling thread. With mu_ held (so appends are queued in decision order).
+  void enqueue_append(std::int32_t partition, std::vector<event> events,
+                      std::function<void(bool)> done);
+  // On the append thread (or the caller's, see enqueue_append): hands the (non-empty) events of one
+  // append to the producer as few records as the size allows, in order: an append of one event as
+  // the event alone (a structured CloudEvent with its ce_* headers), a longer one as CloudEvents
+  // batches, so an append costs a produce, a delivery report and a record read back per record, not
+  // per event. done gets whether every record was acknowledged. Takes own_mu_, never mu_ (the store
+  // writer may wait for it while the owner thread holds mu_).
+  void produce_events(std::int32_t partition, const std::vector<event>& events,
+                      std::function<void(bool)> done);
   rd_kafka_resp_err_t produce_batch(std::int32_t partition, const std::vector<event>& events,
                                     const std::vector<std::string>& texts, std::size_t begin,
                                     std::size_t end, append_sink* sink);
@@ -164,7 +176,7 @@ class partition_owner final : public ledger_gateway {
   // One record; a failure to enqueue is reported to sink as a failed delivery.
   rd_kafka_resp_err_t produce_record(std::int32_t partition, std::string_view key,
                                      std::string_view value, std::span<const header_view> headers,
-                                     std::size_t events, append_sink* sink);
+                                     append_sink* sink);
   // Hands what was folded since the last flush to the store writer, as one WriteBatch with the
   // offsets; with wait, returns once it is written.
   void flush(bool wait = false);
@@ -199,7 +211,7 @@ class partition_owner final : public ledger_gateway {
   bool need_reassign_ = false;
   std::atomic<bool> append_failed_{false};
   ack_tracker acks_;
-  std::uint64_t appended_ = 0;  // events handed to the producer (each was written through)
+  std::uint64_t appended_ = 0;  // events queued for the log (each was written through)
   int since_flush_ = 0;
   std::uint64_t unstored_ = 0;  // events folded since the last flush, duplicates left out
   std::vector<event> folded_;   // since the last flush, for after_flush
@@ -209,9 +221,14 @@ class partition_owner final : public ledger_gateway {
   std::vector<batch_decoder::item> items_;  // the consumed batch, as the decoder sees it
   std::vector<char> own_;                   // by item: a ledger record this process appended
   // The batch records appended and not read back yet, by the dedup key of their first event:
-  // their batch_print (length and hash).
+  // their batch_print (length and hash). The append thread adds them: guarded by own_mu_ (taken
+  // after mu_ when both are).
+  std::mutex own_mu_;
   std::unordered_map<std::string, std::pair<std::size_t, std::size_t>> own_batches_;
   static std::pair<std::size_t, std::size_t> batch_print(std::string_view value);
+  // Encodes and produces the appends in the order they were decided; the store writer waits on
+  // it, so it is destroyed after the writer (declared before it).
+  ordered_worker appender_{"tally-append"};
   batch_decoder decoder_;  // decodes ledger records ahead of the fold (after items_: it reads them)
   store_writer writer_;    // last member: its thread stops before the rest is destroyed
 };

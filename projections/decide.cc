@@ -26,6 +26,11 @@ struct check {
   std::int64_t held = 0;  // reserved by others in the scope (cost checks; reservations.h)
 };
 
+// Whether a scope has a day or month limit: only then are its totals read.
+bool has_window_limits(const limit_set& l) {
+  return l.cost_per_day || l.cost_per_month || l.tokens_per_day || l.tokens_per_month;
+}
+
 void add_window_checks(std::vector<check>& out, const std::string& name, const limit_set& l,
                        const totals& day, const totals& month, const usage_decided& u,
                        std::vector<threshold_line>& lines, alert_scope_kind kind,
@@ -53,15 +58,19 @@ void add_window_checks(std::vector<check>& out, const std::string& name, const l
 
 totals live_view::get(const std::string& key) {
   totals t = state_.get_totals(key);
+  // Written through (the owner's mode), nothing is ever tentative: no second lookup.
+  if (deltas_.empty()) return t;
   if (auto it = deltas_.find(key); it != deltas_.end()) t += it->second;
   return t;
 }
 
 bool live_view::seen(const team_id& t, const event_id& id) {
-  return pending_ids_.contains(pending_key(t, id.str())) || state_.seen(t, id);
+  return (!pending_ids_.empty() && pending_ids_.contains(pending_key(t, id.str()))) ||
+         state_.seen(t, id);
 }
 
 std::optional<original_answer> live_view::original(const team_id& t, const event_id& id) {
+  if (pending_answers_.empty()) return state_.original(t, id);
   if (auto it = pending_answers_.find(pending_key(t, id.str())); it != pending_answers_.end()) {
     return it->second;
   }
@@ -508,28 +517,32 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
   const limit_policy& policy = ctx.policy ? *ctx.policy : no_policy;
   std::vector<check> checks;
   std::vector<threshold_line> lines;  // the cost limits, for the alert thresholds
+  // A scope's totals are read only when it has a limit to check them against (most have none).
   auto day_month = [&](const std::string& scope) {
     return std::pair{live.get(totals_key(scope, window_day, u.day)),
                      live.get(totals_key(scope, window_month, u.month))};
   };
-  {
+  if (const limit_set global = effective_global_limits(live, policy); has_window_limits(global)) {
     const utc_day utc = utc_day_of(at);
     totals day = live.get(totals_key("g", window_day, utc.day()));
     totals month = live.get(totals_key("g", window_month, utc.month()));
-    add_window_checks(checks, "global", effective_global_limits(live, policy), day, month, u, lines,
-                      alert_scope_kind::global, "global", utc.day(), utc.month());
+    add_window_checks(checks, "global", global, day, month, u, lines, alert_scope_kind::global,
+                      "global", utc.day(), utc.month());
   }
-  {
+  if (const limit_set team_limits = effective_team_limits(live, policy, u.team);
+      has_window_limits(team_limits)) {
     auto [day, month] = day_month(scope_team(u.team));
-    add_window_checks(checks, "team:" + u.team.str(), effective_team_limits(live, policy, u.team),
-                      day, month, u, lines, alert_scope_kind::team, u.team.str(), u.day, u.month);
+    add_window_checks(checks, "team:" + u.team.str(), team_limits, day, month, u, lines,
+                      alert_scope_kind::team, u.team.str(), u.day, u.month);
   }
   limit_set agent_limits;
   if (!u.agent.empty()) {
     agent_limits = effective_agent_limits(live, policy, u.agent);
-    auto [day, month] = day_month(scope_agent(u.team, u.agent));
-    add_window_checks(checks, "agent:" + u.agent.str(), agent_limits, day, month, u, lines,
-                      alert_scope_kind::agent, u.agent.str(), u.day, u.month);
+    if (has_window_limits(agent_limits)) {
+      auto [day, month] = day_month(scope_agent(u.team, u.agent));
+      add_window_checks(checks, "agent:" + u.agent.str(), agent_limits, day, month, u, lines,
+                        alert_scope_kind::agent, u.agent.str(), u.day, u.month);
+    }
   }
   if (!u.task.empty()) {
     if (auto task = live.task(u.team, u.task); task && task->budget) {
@@ -541,7 +554,7 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
                        task->budget->count});
     }
   }
-  if (!u.session.empty()) {
+  if (!u.session.empty() && (agent_limits.cost_per_run || agent_limits.tokens_per_run)) {
     auto spent = live.get(totals_key(scope_session(u.team, u.session), window_lifetime, "-"));
     if (agent_limits.cost_per_run) {
       checks.push_back({"session:" + u.session.str() + ":run:cost", spent.cost_nanos,
@@ -611,7 +624,7 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
     u.reason = refusal;
     d.what = verdict::rejected;
     d.reason = refusal;
-    e.payload = usage_rejected{u};
+    e.payload.emplace<usage_rejected>(usage_rejected{std::move(u)});
     d.events.push_back(std::move(e));
     return d;
   }
@@ -630,26 +643,30 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
   d.reason = u.reason;
   bool terminate = !terminate_reason.empty();
   std::string reason = terminate_reason;
-  e.payload = usage_recorded{u};
+  // The decided record moves into its event; what follows reads these copies (d.events grows).
+  const team_id team_of = u.team;
+  const session_id session_of = u.session;
+  const nanos cost = u.cost;
+  e.payload.emplace<usage_recorded>(usage_recorded{std::move(u)});
   d.events.push_back(std::move(e));
-  add_threshold_events(live, policy, u.team, lines, u.cost.count, d.events.front(), d.events);
+  add_threshold_events(live, policy, team_of, lines, cost.count, d.events.front(), d.events);
   if (settles) {
     event rel;
     rel.id = event_id{"settle-" + settles->id};
     rel.time = ctx.now;
     rel.source = ctx.source;
-    rel.payload = reservation_released{u.team, settles->id, u.session, "settled", u.cost, id};
+    rel.payload = reservation_released{team_of, settles->id, session_of, "settled", cost, id};
     d.events.push_back(std::move(rel));
   }
   if (terminate) {
     event t;
-    t.id = event_id{"terminated-" + u.session.str()};
+    t.id = event_id{"terminated-" + session_of.str()};
     t.time = at;
     t.source = ctx.source;
-    t.payload = session_terminated{u.team, u.session, reason};
+    t.payload = session_terminated{team_of, session_of, reason};
     d.events.push_back(std::move(t));
     // The slot it held goes to the team's queue, in the same decision (slots.h).
-    for (auto& a : activate_queued(live, policy, u.team, ctx.now, ctx.source, d.events)) {
+    for (auto& a : activate_queued(live, policy, team_of, ctx.now, ctx.source, d.events)) {
       d.events.push_back(std::move(a));
     }
   }

@@ -15,6 +15,7 @@
 #include <boost/json.hpp>
 
 #include "schemas/json_text.h"
+#include "schemas/padded_json.h"
 #include "schemas/usage_event_text.h"
 
 namespace tally {
@@ -600,19 +601,10 @@ event_payload read_payload(std::string_view type, od::object obj) {
   throw decode_errc::unknown_type;
 }
 
-// One parser per thread; inputs are copied into a padded buffer that is reused.
-struct thread_parser {
-  od::parser parser;
-  std::string buffer;
-  simdjson::padded_string_view pad(std::string_view json) {
-    buffer.assign(json);
-    buffer.resize(json.size() + simdjson::SIMDJSON_PADDING, '\0');
-    return simdjson::padded_string_view(buffer.data(), json.size(), buffer.size());
-  }
-};
-
-thread_parser& parsers(int which) {
-  thread_local thread_parser p[2];
+// Two parsers per thread: an event's data object is parsed again while its envelope's
+// document is still read.
+padded_parser& parsers(int which) {
+  thread_local padded_parser p[2];
   return p[which];
 }
 

@@ -7,6 +7,8 @@
 
 #include <simdjson.h>
 
+#include "schemas/padded_json.h"
+
 namespace tally {
 namespace {
 
@@ -229,10 +231,9 @@ boost::system::result<token_counts> normalise_usage(const raw_usage_fields& raw)
 
 boost::system::result<raw_usage_fields> parse_usage_fields_json(std::string_view json) {
   // One parser per thread: it owns buffers sized to the largest document seen so far.
-  thread_local simdjson::ondemand::parser parser;
-  simdjson::padded_string padded(json);
+  thread_local padded_parser p;
   simdjson::ondemand::document doc;
-  if (parser.iterate(padded).get(doc)) return usage_errc::syntax;
+  if (p.parser.iterate(p.pad(json)).get(doc)) return usage_errc::syntax;
   simdjson::ondemand::object object;
   if (doc.get_object().get(object)) return usage_errc::syntax;
   field_reader top;

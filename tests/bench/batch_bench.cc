@@ -36,7 +36,7 @@ class write_through_ledger final : public ledger_gateway {
     return team_access::ok;
   }
   void with_state(const std::function<void(live_view&)>& f) override { f(live_); }
-  void append(const team_id&, const std::vector<event>& events, std::function<void(bool)> done,
+  void append(const team_id&, std::vector<event> events, std::function<void(bool)> done,
               bool already_pending) override {
     // A batch's events are one record, which the owner knows without the live view.
     if (!already_pending) {

@@ -23,13 +23,13 @@ class memory_ledger final : public ledger_gateway {
     std::lock_guard lock(mu_);
     f(live_);
   }
-  void append(const team_id&, const std::vector<event>& events, std::function<void(bool)> done,
+  void append(const team_id&, std::vector<event> events, std::function<void(bool)> done,
               bool already_pending = false) override {
     if (!already_pending) {
       for (auto& e : events) live_.add_pending(e);
     }
-    waiting_.push_back({events, std::move(done)});
     appended_.insert(appended_.end(), events.begin(), events.end());
+    waiting_.push_back({std::move(events), std::move(done)});
   }
   bool ready() const override { return true; }
 
