@@ -48,7 +48,18 @@ partition_owner::partition_owner(owner_options options, ledger_store& store, pro
         counters_.flushes.fetch_add(1, std::memory_order_relaxed);
         counters_.stored.fetch_add(j.events, std::memory_order_relaxed);
         if (options_.after_outbox_flush && j.batch->has_outbox) options_.after_outbox_flush();
-        if (!j.folded.empty() && options_.after_flush) options_.after_flush(j.folded);
+        if (!options_.after_flush) return;
+        {
+          // The events decided here that the batch holds, after those read from the log.
+          std::lock_guard lock(own_folded_mu_);
+          for (; !own_folded_.empty() && own_folded_.front().first <= j.appends;
+               own_folded_.pop_front()) {
+            auto& own = own_folded_.front().second;
+            j.folded.insert(j.folded.end(), std::make_move_iterator(own.begin()),
+                            std::make_move_iterator(own.end()));
+          }
+        }
+        if (!j.folded.empty()) options_.after_flush(j.folded);
       }) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   set(conf, "bootstrap.servers", options_.brokers);
@@ -241,15 +252,35 @@ bool partition_owner::echoed(const rd_kafka_message_t* m) {
   return id && live_.echo(key, *id);
 }
 
-void partition_owner::folded_here(const event& e, fold_outcome outcome) {
-  if (outcome == fold_outcome::duplicate) {
+void partition_owner::folded_here(const event&, fold_outcome outcome) {
+  const bool duplicate = outcome == fold_outcome::duplicate;
+  if (duplicate) {
     counters_.fold_duplicates.fetch_add(1, std::memory_order_relaxed);
   } else {
     counters_.folded.fetch_add(1, std::memory_order_relaxed);
     ++unstored_;
-    if (options_.after_flush) folded_.push_back(e);
   }
+  // The event itself reaches after_flush with its append (keep_for_after_flush): no copy here.
+  if (options_.after_flush) here_duplicates_.push_back(duplicate);
   ++since_flush_;
+}
+
+void partition_owner::keep_for_after_flush(std::uint64_t append, std::vector<event> events,
+                                           std::vector<char> duplicates) {
+  if (!options_.after_flush) return;
+  // duplicates holds one entry per event (the append carries what was written through since
+  // the one before); an event that folded as a duplicate changed nothing and is left out.
+  if (duplicates.size() == events.size()) {
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      if (duplicates[i]) continue;
+      if (kept != i) events[kept] = std::move(events[i]);
+      ++kept;
+    }
+    events.resize(kept);
+  }
+  std::lock_guard lock(own_folded_mu_);
+  own_folded_.emplace_back(append, std::move(events));
 }
 
 // Each report tells the ack tracker; the last one calls done and frees the sink. A record that
@@ -286,16 +317,25 @@ class partition_owner::append_sink final : public delivery_sink {
 void partition_owner::enqueue_append(std::int32_t partition, std::vector<event> events,
                                      std::function<void(bool)> done) {
   appended_ += events.size();
+  const auto append = ++appends_;
+  std::vector<char> duplicates;
+  duplicates.swap(here_duplicates_);  // how these very events folded
   if (events.size() == 1) {
     // One event is a record of its own, which the live view knows again by its id (a batch
     // record is known by its print, once encoded).
     live_.expect_echo(event_team(events[0]).str(), events[0].id.str());
     // Cheap to encode: produced here when no append waits before it (appends are posted only
     // under mu_, so none can come between), which spares a single report a thread hop.
-    if (appender_.idle()) return produce_events(partition, events, std::move(done));
+    if (appender_.idle()) {
+      produce_events(partition, events, std::move(done));
+      keep_for_after_flush(append, std::move(events), std::move(duplicates));
+      return;
+    }
   }
-  appender_.post([this, partition, events = std::move(events), done = std::move(done)]() mutable {
+  appender_.post([this, partition, append, events = std::move(events),
+                  duplicates = std::move(duplicates), done = std::move(done)]() mutable {
     produce_events(partition, events, std::move(done));
+    keep_for_after_flush(append, std::move(events), std::move(duplicates));
   });
 }
 
@@ -456,7 +496,8 @@ void partition_owner::flush(bool wait) {
         throw std::runtime_error("a ledger append failed: the batch holding it is not written");
       }
     };
-    writer_.submit({state_.drain_batch(), std::move(folded_), std::move(durable), unstored_});
+    writer_.submit(
+        {state_.drain_batch(), std::move(folded_), std::move(durable), unstored_, appends_});
     unstored_ = 0;
   }
   folded_.clear();

@@ -82,9 +82,10 @@ struct owner_options {
   // (the outbox publisher's notify); must not block.
   std::function<void()> after_outbox_flush;
   // Called on the store writer's thread once each WriteBatch that folded events is committed
-  // (readers see the new state), with the events folded in it, duplicates left out, in log
-  // order; must not block. It may move the events out (the live stream hub takes the ones it
-  // streams). Unset: the fold keeps no copy.
+  // (readers see the new state), with the events folded in it, duplicates left out: those read
+  // from the log in log order, then those decided here in decision order; must not block. It
+  // may move the events out (the live stream hub takes the ones it streams). Unset: the fold
+  // keeps no copy.
   std::function<void(std::vector<event>&)> after_flush;
 };
 
@@ -212,9 +213,20 @@ class partition_owner final : public ledger_gateway {
   std::atomic<bool> append_failed_{false};
   ack_tracker acks_;
   std::uint64_t appended_ = 0;  // events queued for the log (each was written through)
+  std::uint64_t appends_ = 0;   // appends queued for the log (the number of the last)
+  // How each event written through since the last append folded (1: a duplicate), in order:
+  // the append that follows carries exactly these events.
+  std::vector<char> here_duplicates_;
+  // For after_flush: the events of each append once produced (its number, the events that were
+  // not duplicates), handed to the store writer's callback with the flush that holds them.
+  std::mutex own_folded_mu_;
+  std::deque<std::pair<std::uint64_t, std::vector<event>>> own_folded_;
+  // After an append's events are produced: keeps them for after_flush (when set).
+  void keep_for_after_flush(std::uint64_t append, std::vector<event> events,
+                            std::vector<char> duplicates);
   int since_flush_ = 0;
   std::uint64_t unstored_ = 0;  // events folded since the last flush, duplicates left out
-  std::vector<event> folded_;   // since the last flush, for after_flush
+  std::vector<event> folded_;   // read from the log since the last flush, for after_flush
   std::chrono::steady_clock::time_point last_flush_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_lag_ = std::chrono::steady_clock::now();
   void measure_lag();

@@ -29,6 +29,9 @@ class store_writer {
     // is durable in the log) and throws when the batch must never be written.
     std::function<void()> before_write;
     std::uint64_t events = 0;  // events folded into it (counted by the owner, duplicates left out)
+    // The owner's appends decided before the drain (their events, written through, are handed to
+    // `done` apart from folded).
+    std::uint64_t appends = 0;
   };
   store_writer(ledger_store& store, std::function<void(job&)> done);
   ~store_writer();  // finishes the write in flight, then stops

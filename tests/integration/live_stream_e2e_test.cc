@@ -2,7 +2,8 @@
 // GET /api/v1/stream while usage is posted over the API: the `usage` event arrives, folded,
 // with the exact nano-dollar cost, and nothing of another team; asking for another team is 403,
 // a key in the query string is not a credential; Last-Event-ID replays; /metrics counts the
-// open streams; stopping the server ends the streams.
+// open streams; stopping the server ends the streams; a batch's events arrive once each, in
+// the order decided.
 #include <csignal>
 
 #include <gtest/gtest.h>
@@ -156,6 +157,50 @@ TEST(LiveStreamEndToEnd, ATeamReaderFollowsItsUsageExactlyAndNeverSeesAnotherTea
   EXPECT_TRUE(team.wait_end(20s));
   EXPECT_TRUE(org.wait_end(20s));
   EXPECT_EQ(p->wait(30s), 0) << p->log();
+}
+
+// A batch's events reach the stream with their append, each once and in the order decided; a
+// retried batch (every report a duplicate) adds nothing.
+TEST(LiveStreamEndToEnd, ABatchReachesTheStreamOnceEachInOrder) {
+  http_scenario s("live-stream-batch", admin_key);
+  auto p = s.serve();
+  ASSERT_TRUE(p);
+  const auto port = p->http_port();
+  http_client admin(port, admin_key);
+  ASSERT_EQ(admin.post("/api/v1/teams", R"({"id": "acme", "timezone": "UTC"})").status, 201);
+  ASSERT_EQ(admin.post("/api/v1/teams/acme/agents", R"({"id": "acme-1"})").status, 201);
+  auto opened = admin.post("/api/v1/agents/acme-1/sessions", R"({"model": "m"})");
+  ASSERT_EQ(opened.status, 201) << opened.body;
+  const std::string session(opened.json().as_object().at("session_id").as_string());
+  sse_client org(port, "/api/v1/stream?types=usage", {{"X-API-Key", admin_key}});
+  ASSERT_EQ(org.status(), 200);
+
+  std::string body = R"({"reports": [)";
+  for (int i = 0; i < 50; ++i) {
+    if (i) body += ',';
+    body += R"({"session_id": ")" + session + R"(", "event_id": "b-)" + std::to_string(i) +
+            R"(", "input_tokens": 1, "cost_usd": 0.00000000)" + std::to_string(1 + i % 9) + "}";
+  }
+  body += "]}";
+  auto first = admin.post("/api/v1/usage:batch", body);
+  ASSERT_EQ(first.status, 200) << first.body;
+  ASSERT_EQ(first.json().as_object().at("accepted").as_int64(), 50) << first.body;
+  std::vector<sse_event> seen;
+  for (int i = 0; i < 50; ++i) {
+    auto u = next_usage(org, seen);
+    ASSERT_TRUE(u) << "usage event " << i;
+    EXPECT_EQ(str(data_of(*u), "event_id"), "b-" + std::to_string(i));
+    EXPECT_EQ(num(data_of(*u), "cost_nanos"), 1 + i % 9);
+  }
+  auto again = admin.post("/api/v1/usage:batch", body);
+  ASSERT_EQ(again.status, 200) << again.body;
+  ASSERT_EQ(again.json().as_object().at("duplicates").as_int64(), 50) << again.body;
+  auto after = admin.post("/api/v1/sessions/" + session + "/usage",
+                          R"({"event_id": "after", "input_tokens": 1, "cost_usd": 0.000000001})");
+  ASSERT_EQ(after.status, 200) << after.body;
+  auto next = next_usage(org, seen);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(str(data_of(*next), "event_id"), "after");
 }
 
 }  // namespace
