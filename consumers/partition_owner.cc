@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "consumers/watermarks.h"
+#include "schemas/text_hash.h"
 
 namespace tally {
 namespace {
@@ -229,7 +230,7 @@ void partition_owner::passed(partition& p, const rd_kafka_message_t* m) {
 }
 
 std::pair<std::size_t, std::size_t> partition_owner::batch_print(std::string_view value) {
-  return {value.size(), std::hash<std::string_view>{}(value)};
+  return {value.size(), text_hash(value)};
 }
 
 bool partition_owner::echoed(const rd_kafka_message_t* m) {

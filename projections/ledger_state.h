@@ -20,6 +20,7 @@
 
 #include "projections/keys.h"
 #include "schemas/events.h"
+#include "schemas/text_hash.h"
 
 namespace tally {
 
@@ -119,9 +120,7 @@ enum class fold_outcome { applied, duplicate };
 
 struct string_hash {
   using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept {
-    return std::hash<std::string_view>{}(s);
-  }
+  std::size_t operator()(std::string_view s) const noexcept { return text_hash(s); }
 };
 
 class ledger_state {
