@@ -482,7 +482,13 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
   const date::time_zone* zone = find_zone(team ? team->timezone : "UTC");
   if (!zone) zone = find_zone("UTC");
 
-  usage_decided u;
+  // The event is built where it will stay (the decision's first event): no copy or move of the
+  // decided record. A report refused before the end (queued, unknown reservation) drops it.
+  event& e = d.events.emplace_back();
+  e.id = id;
+  e.time = at;
+  e.source = ctx.source;
+  usage_decided& u = e.payload.emplace<usage_recorded>();
   u.team = r.team;
   u.agent = r.agent;
   u.session = r.session;
@@ -568,15 +574,11 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
     }
   }
 
-  event e;
-  e.id = id;
-  e.time = at;
-  e.source = ctx.source;
-
   // A queued session has not started: its reports are not decided (not counted).
   std::optional<session_status> status;
   if (!u.session.empty()) status = live.status(u.team, u.session);
   if (status == session_status::queued) {
+    d.events.clear();
     d.reason = "session_queued";
     return d;
   }
@@ -585,6 +587,7 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
   if (!r.reservation.empty()) {
     auto res = reservation_of(live, u.team, r.reservation);
     if (!res || res->session != u.session) {
+      d.events.clear();
       d.reason = "reservation_not_found";
       return d;
     }
@@ -624,8 +627,7 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
     u.reason = refusal;
     d.what = verdict::rejected;
     d.reason = refusal;
-    e.payload.emplace<usage_rejected>(usage_rejected{std::move(u)});
-    d.events.push_back(std::move(e));
+    e.payload = usage_rejected{std::move(u)};  // built before the variant changes
     return d;
   }
 
@@ -643,12 +645,10 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
   d.reason = u.reason;
   bool terminate = !terminate_reason.empty();
   std::string reason = terminate_reason;
-  // The decided record moves into its event; what follows reads these copies (d.events grows).
+  // What follows reads these copies: d.events grows (e and u may move).
   const team_id team_of = u.team;
   const session_id session_of = u.session;
   const nanos cost = u.cost;
-  e.payload.emplace<usage_recorded>(usage_recorded{std::move(u)});
-  d.events.push_back(std::move(e));
   add_threshold_events(live, policy, team_of, lines, cost.count, d.events.front(), d.events);
   if (settles) {
     event rel;

@@ -28,6 +28,10 @@ void append_time(std::string& out, time_ms t) {
 }
 
 void append_escaped(std::string& out, std::string_view s) {
+  if (s.find_first_of("%\t\r\n") == std::string_view::npos) {  // the usual case: nothing to escape
+    out.append(s);
+    return;
+  }
   for (char c : s) {
     switch (c) {
       case '%':
