@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "projections/reservations.h"
+#include "schemas/text_hash.h"
 #include "schemas/usage.h"
 
 namespace tally::api {
@@ -214,8 +215,8 @@ usage_report read_usage(const request_ctx& ctx, const request_body& b, bool batc
   return r;
 }
 
-// The fingerprint of a report's request: what a retry with the same key must repeat.
-std::string request_fingerprint(const usage_report& r, const std::optional<std::string>& model) {
+// What a retry of a report with the same key must repeat, as text.
+std::string canonical_request(const usage_report& r, const std::optional<std::string>& model) {
   std::string canon;
   canon.reserve(160);
   canon = r.session.str();
@@ -244,14 +245,31 @@ std::string request_fingerprint(const usage_report& r, const std::optional<std::
     canon += "|r:";
     canon += r.reservation;
   }
-  auto hex = sha256_hex(canon);
-  hex.resize(16);
-  return hex;
+  return canon;
+}
+
+// The fingerprint of a report's request (16 hex digits, kept with its event): XXH3 of its
+// canonical text.
+std::string request_fingerprint(const usage_report& r, const std::optional<std::string>& model) {
+  static constexpr char hex[] = "0123456789abcdef";
+  auto h = text_hash(canonical_request(r, model));
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, h >>= 4) out[static_cast<std::size_t>(i)] = hex[h & 15];
+  return out;
+}
+
+// Whether a stored fingerprint is this report's. Events decided before XXH3 keep the first 16
+// hex digits of SHA-256 of the same text: a retry across that upgrade is still the same report.
+bool same_request(const std::string& stored, const usage_report& r,
+                  const std::optional<std::string>& model) {
+  if (stored.empty() || stored == r.request_hash) return true;
+  return std::string_view(sha256_hex(canonical_request(r, model))).substr(0, 16) == stored;
 }
 
 // The answer to a retried report: the original one, unless the key came with another body.
-http_response retry_answer(const original_answer& o, const usage_report& r) {
-  if (!o.request_hash.empty() && o.request_hash != r.request_hash) {
+http_response retry_answer(const original_answer& o, const usage_report& r,
+                           const std::optional<std::string>& model) {
+  if (!same_request(o.request_hash, r, model)) {
     return problem(http::status::unprocessable_entity, "idempotency_key_reused",
                    "Idempotency key reused",
                    "this event_id / Idempotency-Key was used for a different report");
@@ -331,7 +349,7 @@ void report_usage(api_deps& deps, request_ctx& ctx, respond_fn respond) {
       },
       [&](live_view& live, const command_decision&) {
         if (decided->what == verdict::duplicate) {
-          if (auto o = live.original(team, r.id)) return retry_answer(*o, r);
+          if (auto o = live.original(team, r.id)) return retry_answer(*o, r, model);
           json_writer w;  // an event of this id that is not a usage report
           w.begin_object().field("event_id", r.id.str()).field("session_id", session.str());
           w.field("duplicate", true).end_object();
@@ -472,7 +490,7 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
             break;
           case verdict::duplicate: {
             auto o = live.original(it.r.team, it.r.id);
-            if (o && !o->request_hash.empty() && o->request_hash != it.r.request_hash) {
+            if (o && !same_request(o->request_hash, it.r, it.model)) {
               it.status = 422;
               it.outcome = "invalid";
               it.reason = "idempotency_key_reused";

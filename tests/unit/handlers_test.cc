@@ -304,6 +304,49 @@ TEST_F(handlers, a_retried_report_gets_the_original_answer_and_a_reused_key_is_r
   EXPECT_EQ(json(budget()).at("rejected_cost_nanos").as_int64(), 10'000'000);
 }
 
+// Reports decided before fingerprints were XXH3 keep the first 16 hex digits of SHA-256 of the
+// same canonical text: a retry across that upgrade still gets its original answer, and the key
+// with another body is still refused.
+TEST_F(handlers, a_report_fingerprinted_by_an_earlier_version_is_still_known_on_retry) {
+  guide_setup();
+  auto session = open_session();
+  // The event as the earlier version decided it (no model, no time in the body: "-").
+  event e;
+  e.id = event_id{"old-1"};
+  e.time = now;
+  usage_recorded u;
+  u.team = team_id{"acme"};
+  u.agent = agent_id{"eng-1"};
+  u.session = session_id{session};
+  u.cost = nanos{10'000'000};
+  u.source = cost_source::reported;
+  u.occurred_at = now;
+  u.day = "2026-11-23";
+  u.month = "2026-11";
+  u.request_hash = api::sha256_hex(session + "|0|0|0|0|10000000|-|-").substr(0, 16);
+  e.payload = u;
+  ASSERT_EQ(ledger.state().apply(e), fold_outcome::applied);
+  const auto before = ledger.appended().size();
+
+  auto again = usage(session, R"({"cost_usd": 0.01})", "old-1");
+  ASSERT_EQ(again.result(), http::status::ok) << again.body();
+  EXPECT_TRUE(json(again).at("duplicate").as_bool());
+  EXPECT_EQ(json(again).at("cost_nanos").as_int64(), 10'000'000);
+  auto reused = usage(session, R"({"cost_usd": 0.02})", "old-1");
+  EXPECT_EQ(reused.result(), http::status::unprocessable_entity) << reused.body();
+  // In a batch too.
+  auto batch = call(report_usage_batch, http::verb::post,
+                    R"({"reports": [{"session_id": ")" + session +
+                        R"(", "event_id": "old-1", "cost_usd": 0.01}, {"session_id": ")" + session +
+                        R"(", "event_id": "old-1", "cost_usd": 0.03}]})");
+  ASSERT_EQ(batch.result(), http::status::ok) << batch.body();
+  auto results = json(batch).at("results").as_array();
+  EXPECT_EQ(results.at(0).at("status").as_string(), "duplicate") << batch.body();
+  EXPECT_EQ(results.at(1).at("http_status").as_int64(), 422) << batch.body();
+  EXPECT_EQ(ledger.appended().size(), before);  // nothing decided again
+  EXPECT_EQ(json(budget()).at("daily_spent_nanos").as_int64(), 10'000'000);
+}
+
 TEST_F(handlers, an_entity_command_retried_with_its_key_is_not_applied_twice) {
   guide_setup();
   auto task = [&] {
