@@ -40,6 +40,7 @@ request_body request_body::parse(std::string_view json) {
   b.json_ = std::string(json);
   auto blank = json.find_first_not_of(" \t\r\n");
   if (blank == std::string_view::npos) return b;
+  b.fields_.reserve(8);  // a usage report's fields without growing
   thread_local padded_parser p;
   od::document doc;
   if (p.parser.iterate(p.pad(json)).get(doc)) bad_body("the body is not JSON");
@@ -202,12 +203,12 @@ std::optional<nanos> request_body::cents(std::string_view k) const {
   bad_field(k, "a number of US cents within range");
 }
 
-std::optional<std::vector<std::string>> request_body::objects(std::string_view k) const {
+std::optional<std::span<const std::string>> request_body::objects(std::string_view k) const {
   auto* f = find(k);
   if (!f || f->kind == 'z') return std::nullopt;
-  if (f->kind == 'a' && f->items.empty()) return std::vector<std::string>{};
+  if (f->kind == 'a' && f->items.empty()) return std::span<const std::string>{};
   if (f->kind != 'O') bad_field(k, "an array of objects");
-  return f->items;
+  return std::span<const std::string>(f->items);
 }
 
 std::optional<std::vector<std::string>> request_body::strings(std::string_view k) const {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -34,8 +35,9 @@ class request_body {
   std::optional<nanos> usd(std::string_view k) const;    // exact, half-even to the nano
   std::optional<nanos> cents(std::string_view k) const;  // exact
   std::optional<std::vector<std::string>> strings(std::string_view k) const;
-  // An array of objects, each as its JSON text (for request_body::parse in turn).
-  std::optional<std::vector<std::string>> objects(std::string_view k) const;
+  // An array of objects, each as its JSON text (for request_body::parse in turn): a view into
+  // this body, good while it lives.
+  std::optional<std::span<const std::string>> objects(std::string_view k) const;
   // Refuses (422 unknown_field) the first field not allowed: a typo in a limit must not pass.
   void allow_only(std::initializer_list<std::string_view> allowed) const;
 
