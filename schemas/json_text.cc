@@ -2,22 +2,48 @@
 
 #include <array>
 #include <charconv>
+#include <cstring>
 
 namespace tally {
 
+namespace {
+
+constexpr auto plain = [] {  // bytes that go out as they are
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c < 256; ++c) t[c] = c != '"' && c != '\\';
+  return t;
+}();
+
+// Whether any of the 8 bytes of x needs escaping: one below 0x20, a '"' or a '\\'. Exact as a
+// whole (bit tricks of "Bit Twiddling Hacks": haszero, hasless with n <= 128).
+bool any_special(std::uint64_t x) {
+  constexpr std::uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+  const auto has_zero = [](std::uint64_t v) { return (v - ones) & ~v & highs; };
+  const std::uint64_t below_space = (x - ones * 0x20) & ~x & highs;
+  return (below_space | has_zero(x ^ (ones * '"')) | has_zero(x ^ (ones * '\\'))) != 0;
+}
+
+// The first index at or after i of a byte that needs escaping, or s.size(): eight bytes at a
+// time (most text needs nothing), then one by one.
+std::size_t plain_until(std::string_view s, std::size_t i) {
+  for (std::uint64_t x; i + 8 <= s.size(); i += 8) {
+    std::memcpy(&x, s.data() + i, 8);
+    if (any_special(x)) break;
+  }
+  while (i < s.size() && plain[static_cast<unsigned char>(s[i])]) ++i;
+  return i;
+}
+
+}  // namespace
+
 void append_json_escaped(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
-  static constexpr auto plain = [] {  // bytes that go out as they are
-    std::array<bool, 256> t{};
-    for (int c = 0x20; c < 256; ++c) t[c] = c != '"' && c != '\\';
-    return t;
-  }();
-  std::size_t run = 0;  // start of the bytes not yet copied
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (plain[c]) continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
+  for (std::size_t i = 0;;) {
+    const std::size_t j = plain_until(s, i);
+    out.append(s.data() + i, j - i);
+    if (j == s.size()) return;
+    const auto c = static_cast<unsigned char>(s[j]);
+    i = j + 1;
     out.push_back('\\');
     switch (c) {
       case '"':
@@ -47,7 +73,6 @@ void append_json_escaped(std::string& out, std::string_view s) {
         out.push_back(hex[c & 15]);
     }
   }
-  out.append(s.data() + run, s.size() - run);
 }
 
 void append_json_string(std::string& out, std::string_view s) {
