@@ -50,17 +50,20 @@ partition_owner::partition_owner(owner_options options, ledger_store& store, pro
         counters_.stored.fetch_add(j.events, std::memory_order_relaxed);
         if (options_.after_outbox_flush && j.batch->has_outbox) options_.after_outbox_flush();
         if (!options_.after_flush) return;
+        if (!j.folded.empty()) options_.after_flush(j.folded);
+        // Then the events decided here that the batch holds, an append at a time (not moved
+        // into one vector first).
+        std::deque<std::pair<std::uint64_t, std::vector<event>>> own;
         {
-          // The events decided here that the batch holds, after those read from the log.
           std::lock_guard lock(own_folded_mu_);
-          for (; !own_folded_.empty() && own_folded_.front().first <= j.appends;
-               own_folded_.pop_front()) {
-            auto& own = own_folded_.front().second;
-            j.folded.insert(j.folded.end(), std::make_move_iterator(own.begin()),
-                            std::make_move_iterator(own.end()));
+          while (!own_folded_.empty() && own_folded_.front().first <= j.appends) {
+            own.push_back(std::move(own_folded_.front()));
+            own_folded_.pop_front();
           }
         }
-        if (!j.folded.empty()) options_.after_flush(j.folded);
+        for (auto& [append, events] : own) {
+          if (!events.empty()) options_.after_flush(events);
+        }
       }) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   set(conf, "bootstrap.servers", options_.brokers);

@@ -82,10 +82,10 @@ struct owner_options {
   // (the outbox publisher's notify); must not block.
   std::function<void()> after_outbox_flush;
   // Called on the store writer's thread once each WriteBatch that folded events is committed
-  // (readers see the new state), with the events folded in it, duplicates left out: those read
-  // from the log in log order, then those decided here in decision order; must not block. It
-  // may move the events out (the live stream hub takes the ones it streams). Unset: the fold
-  // keeps no copy.
+  // (readers see the new state), with the events folded in it, duplicates left out: first those
+  // read from the log, in log order, then those decided here, an append per call, in decision
+  // order; must not block. It may move the events out (the live stream hub takes the ones it
+  // streams). Unset: the fold keeps no copy.
   std::function<void(std::vector<event>&)> after_flush;
 };
 
