@@ -5,6 +5,8 @@
 #include <map>
 #include <mutex>
 
+#include <fmt/format.h>
+
 #include "projections/reservations.h"
 #include "schemas/text_hash.h"
 #include "schemas/usage.h"
@@ -251,11 +253,7 @@ std::string canonical_request(const usage_report& r, const std::optional<std::st
 // The fingerprint of a report's request (16 hex digits, kept with its event): XXH3 of its
 // canonical text.
 std::string request_fingerprint(const usage_report& r, const std::optional<std::string>& model) {
-  static constexpr char hex[] = "0123456789abcdef";
-  auto h = text_hash(canonical_request(r, model));
-  std::string out(16, '0');
-  for (int i = 15; i >= 0; --i, h >>= 4) out[static_cast<std::size_t>(i)] = hex[h & 15];
-  return out;
+  return fmt::format("{:016x}", text_hash(canonical_request(r, model)));
 }
 
 // Whether a stored fingerprint is this report's. Events decided before XXH3 keep the first 16

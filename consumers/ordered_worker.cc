@@ -26,7 +26,7 @@ std::uint64_t ordered_worker::post(std::function<void()> task) {
   tasks_.push_back(std::move(task));
   const auto n = ++posted_;
   // A busy thread takes the task when it is done with the ones before: no wake-up needed.
-  const bool wake = idle_;
+  const bool wake = sleeping_;
   lock.unlock();
   if (wake) work_cv_.notify_one();
   return n;
@@ -53,9 +53,9 @@ void ordered_worker::run() {
   for (;;) {
     {
       std::unique_lock lock(mu_);
-      idle_ = true;
+      sleeping_ = true;
       work_cv_.wait(lock, [&] { return stop_ || !tasks_.empty(); });
-      idle_ = false;
+      sleeping_ = false;
       if (tasks_.empty()) return;  // stopping, and everything posted has run
       batch.swap(tasks_);
     }

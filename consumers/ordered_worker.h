@@ -43,7 +43,7 @@ class ordered_worker {
   std::deque<std::function<void()>> tasks_;
   std::uint64_t posted_ = 0;
   std::uint64_t done_ = 0;
-  bool idle_ = true;  // the thread waits on work_cv_ (a post must wake it)
+  bool sleeping_ = true;  // the thread waits on work_cv_ (a post must wake it)
   bool stop_ = false;
   std::thread thread_;  // last: starts once the rest is built
 };
