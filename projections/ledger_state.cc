@@ -900,8 +900,8 @@ void ledger_state::evict_clean_over(std::size_t max_cached) {
 
 void ledger_state::evict_clean() {
   row_sets_.clear();
-  std::erase_if(totals_, [](const auto& kv) { return !kv.second.dirty; });
-  for (auto& m : rows_) std::erase_if(m, [](const auto& kv) { return !kv.second.dirty; });
+  absl::erase_if(totals_, [](const auto& kv) { return !kv.second.dirty; });
+  for (auto& m : rows_) absl::erase_if(m, [](const auto& kv) { return !kv.second.dirty; });
 }
 
 }  // namespace tally

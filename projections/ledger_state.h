@@ -18,6 +18,10 @@
 #include <unordered_set>
 #include <vector>
 
+#include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
+#include <absl/container/node_hash_map.h>
+
 #include "projections/keys.h"
 #include "schemas/events.h"
 #include "schemas/text_hash.h"
@@ -242,8 +246,10 @@ class ledger_state {
   std::shared_ptr<const T> cached_ptr(std::string_view key, Decode decode);
   // kind + a [+ '/' + b] in key_ (an entity row's key, built without an allocation).
   std::string_view entity_key(std::string_view kind, std::string_view a, std::string_view b = {});
-  using totals_map = std::unordered_map<std::string, totals_entry, string_hash, std::equal_to<>>;
-  using row_map = std::unordered_map<std::string, row, string_hash, std::equal_to<>>;
+  // Node maps: row_sets_ keeps pointers to totals rows, and callers hold row references while
+  // other rows are loaded.
+  using totals_map = absl::node_hash_map<std::string, totals_entry, string_hash, std::equal_to<>>;
+  using row_map = absl::node_hash_map<std::string, row, string_hash, std::equal_to<>>;
   static constexpr int column_count = 5;  // the columns of rows_ (usage rows are apart)
 
   totals_map::value_type& load_totals_row(std::string_view key);
@@ -275,20 +281,20 @@ class ledger_state {
   // back only for a duplicate or a retry (then from the store). The deque keeps the strings in
   // place, so the index may point into them.
   std::deque<std::pair<std::string, std::string>> markers_;
-  std::unordered_map<std::string_view, std::size_t, string_hash, std::equal_to<>> marker_index_;
+  absl::flat_hash_map<std::string_view, std::size_t, string_hash, std::equal_to<>> marker_index_;
   // Without a source nothing could answer for drained markers: they are kept here.
-  std::unordered_map<std::string, std::string, string_hash, std::equal_to<>> drained_markers_;
+  absl::flat_hash_map<std::string, std::string, string_hash, std::equal_to<>> drained_markers_;
   // Dedup keys the source lacked when seen() or original() asked (remember_absent_markers()).
   static constexpr std::size_t max_absent_markers = 200'000;  // then it starts over
   bool remember_absent_ = false;
-  std::unordered_set<std::string, string_hash, std::equal_to<>> absent_markers_;
+  absl::flat_hash_set<std::string, string_hash, std::equal_to<>> absent_markers_;
   std::string scratch_;  // key buffer of the fold
   std::string key_;      // key buffer of the record lookups (entity_key)
   // The org, team, agent, model and effort rows a usage event touches, by the event's
   // dimensions: one lookup instead of twelve. Points into totals_ (node pointers are stable);
   // cleared whenever rows leave totals_.
-  std::unordered_map<std::string, std::vector<totals_map::value_type*>, string_hash,
-                     std::equal_to<>>
+  absl::flat_hash_map<std::string, std::vector<totals_map::value_type*>, string_hash,
+                      std::equal_to<>>
       row_sets_;
   std::string signature_;
 };
