@@ -188,7 +188,20 @@ usage_report read_usage(const request_ctx& ctx, const request_body& b, bool batc
                     "session_id is in the path");
   }
   usage_report r;
-  auto tokens = parse_usage_json(b.json());
+  // The token fields from the fields parsed already (one parse per report).
+  usage_fields_reader token_fields;
+  b.each_field([&](std::string_view name, char kind, std::string_view text) {
+    using k = usage_fields_reader::kind;
+    token_fields.field(name,
+                       kind == 'z'   ? k::null
+                       : kind == 'n' ? k::number
+                       : kind == 'o' ? k::object
+                                     : k::other,
+                       text);
+  });
+  auto raw_tokens = token_fields.finish();
+  auto tokens = raw_tokens ? normalise_usage(*raw_tokens)
+                           : boost::system::result<token_counts>(raw_tokens.error());
   if (!tokens) {
     throw api_error(http::status::unprocessable_entity, "bad_usage",
                     "token counts: " + tokens.error().message());
@@ -465,7 +478,10 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
       live.state().prefetch_markers(keys);
       std::vector<event> events;
       events.reserve(indexes.size());
-      const auto dc = decide_context_of(deps);  // the reports of a batch are decided at once
+      // The reports of a batch are decided at once, their scopes' limits read once.
+      limits_memo memo;
+      auto dc = decide_context_of(deps);
+      dc.memo = &memo;
       for (auto i : indexes) {
         auto& it = (*items)[i];
         it.d = decide_report(dc, live, it.r, it.model);

@@ -37,7 +37,6 @@ bool is_integer_token(std::string_view t) {
 
 request_body request_body::parse(std::string_view json) {
   request_body b;
-  b.json_ = std::string(json);
   auto blank = json.find_first_not_of(" \t\r\n");
   if (blank == std::string_view::npos) return b;
   b.fields_.reserve(8);  // a usage report's fields without growing

@@ -41,7 +41,14 @@ class request_body {
   // Refuses (422 unknown_field) the first field not allowed: a typo in a limit must not pass.
   void allow_only(std::initializer_list<std::string_view> allowed) const;
 
-  const std::string& json() const { return json_; }
+  // Calls f(name, kind, text) for each field in body order. kind: 's' string (text unescaped),
+  // 'n' number (text: its token), 'b' true/false, 'z' null, 'o' object (text: its JSON),
+  // 'a' array of strings, 'O' array of objects, 'A' another array.
+  template <class F>
+  void each_field(F&& f) const {
+    for (const auto& [name, fl] : fields_)
+      f(std::string_view(name), fl.kind, std::string_view(fl.text));
+  }
 
  private:
   struct field {
@@ -53,7 +60,6 @@ class request_body {
   };
   const field* find(std::string_view k) const;
   std::vector<std::pair<std::string, field>> fields_;
-  std::string json_;
 };
 
 }  // namespace tally::api

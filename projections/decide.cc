@@ -528,22 +528,43 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
     return std::pair{live.get(totals_key(scope, window_day, u.day)),
                      live.get(totals_key(scope, window_month, u.month))};
   };
-  if (const limit_set global = effective_global_limits(live, policy); has_window_limits(global)) {
+  // Through the batch's memo when there is one.
+  auto global_limits = [&]() -> limit_set {
+    if (!ctx.memo) return effective_global_limits(live, policy);
+    if (!ctx.memo->global) ctx.memo->global = effective_global_limits(live, policy);
+    return *ctx.memo->global;
+  };
+  auto team_limits_of = [&](const team_id& t) -> limit_set {
+    if (!ctx.memo) return effective_team_limits(live, policy, t);
+    auto it = ctx.memo->teams.find(t.str());
+    if (it == ctx.memo->teams.end()) {
+      it = ctx.memo->teams.emplace(t.str(), effective_team_limits(live, policy, t)).first;
+    }
+    return it->second;
+  };
+  auto agent_limits_of = [&](const agent_id& a) -> limit_set {
+    if (!ctx.memo) return effective_agent_limits(live, policy, a);
+    auto it = ctx.memo->agents.find(a.str());
+    if (it == ctx.memo->agents.end()) {
+      it = ctx.memo->agents.emplace(a.str(), effective_agent_limits(live, policy, a)).first;
+    }
+    return it->second;
+  };
+  if (const limit_set global = global_limits(); has_window_limits(global)) {
     const utc_day utc = utc_day_of(at);
     totals day = live.get(totals_key("g", window_day, utc.day()));
     totals month = live.get(totals_key("g", window_month, utc.month()));
     add_window_checks(checks, "global", global, day, month, u, lines, alert_scope_kind::global,
                       "global", utc.day(), utc.month());
   }
-  if (const limit_set team_limits = effective_team_limits(live, policy, u.team);
-      has_window_limits(team_limits)) {
+  if (const limit_set team_limits = team_limits_of(u.team); has_window_limits(team_limits)) {
     auto [day, month] = day_month(scope_team(u.team));
     add_window_checks(checks, "team:" + u.team.str(), team_limits, day, month, u, lines,
                       alert_scope_kind::team, u.team.str(), u.day, u.month);
   }
   limit_set agent_limits;
   if (!u.agent.empty()) {
-    agent_limits = effective_agent_limits(live, policy, u.agent);
+    agent_limits = agent_limits_of(u.agent);
     if (has_window_limits(agent_limits)) {
       auto [day, month] = day_month(scope_agent(u.team, u.agent));
       add_window_checks(checks, "agent:" + u.agent.str(), agent_limits, day, month, u, lines,

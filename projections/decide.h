@@ -134,6 +134,14 @@ class live_view {
   ledger_state& overlay_state();
 };
 
+// The limits in force per scope, read once for the decisions of one batch (nothing a usage
+// decision appends changes a limit). Good only while the caller holds the team's state: limits
+// set after it is filled are not seen.
+struct limits_memo {
+  std::optional<limit_set> global;
+  std::unordered_map<std::string, limit_set> teams, agents;
+};
+
 struct decide_context {
   const pricing_table* pricing = nullptr;
   const limit_policy* policy = nullptr;
@@ -142,6 +150,7 @@ struct decide_context {
   time_ms future_skew_ms = 5 * 60'000;     // reports further ahead are refused
   std::int64_t epoch = 0;                  // the owner's epoch for the partition
   std::string source = "tally";
+  limits_memo* memo = nullptr;  // set: the decisions of one batch share their limits reads
 };
 
 enum class verdict { recorded, rejected, duplicate, invalid };

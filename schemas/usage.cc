@@ -247,6 +247,94 @@ boost::system::result<raw_usage_fields> parse_usage_fields_json(std::string_view
   return nested.seen != 0 ? nested.fields : top.fields;
 }
 
+void usage_fields_reader::field(std::string_view name, kind k, std::string_view text) {
+  if (error_) return;
+  struct token_field {
+    std::string_view name;
+    unsigned bit;
+    std::optional<std::int64_t> raw_usage_fields::*slot;
+  };
+  static constexpr token_field tokens[] = {
+      {"input_tokens", bit_input, &raw_usage_fields::input_tokens},
+      {"output_tokens", bit_output, &raw_usage_fields::output_tokens},
+      {"cache_creation_input_tokens", bit_cache_creation,
+       &raw_usage_fields::cache_creation_input_tokens},
+      {"cache_read_input_tokens", bit_cache_read, &raw_usage_fields::cache_read_input_tokens},
+      {"prompt_tokens", bit_prompt, &raw_usage_fields::prompt_tokens},
+      {"completion_tokens", bit_completion, &raw_usage_fields::completion_tokens},
+  };
+  for (const auto& t : tokens) {
+    if (name != t.name) continue;
+    // As field_reader::set: a second time is a duplicate, null counts as given.
+    if (top_seen_ & t.bit) {
+      error_ = usage_errc::duplicate_field;
+      return;
+    }
+    top_seen_ |= t.bit;
+    if (k == kind::null) return;
+    if (k != kind::number) {
+      error_ = usage_errc::not_an_integer;
+      return;
+    }
+    auto parsed = parse_integer_token(text);
+    if (!parsed) {
+      error_ = parsed.error();
+      return;
+    }
+    top_.*(t.slot) = *parsed;
+    return;
+  }
+  const bool details = name == "prompt_tokens_details" || name == "input_tokens_details";
+  if (!details && name != "usage") return;
+  if (name == "usage") {
+    if (usage_seen_) {
+      error_ = usage_errc::duplicate_field;
+      return;
+    }
+    usage_seen_ = true;
+  }
+  if (k == kind::null) return;
+  if (k != kind::object) {
+    error_ = usage_errc::syntax;
+    return;
+  }
+  // An object (rare in reports): read by the document reader, as parse_usage_fields_json does.
+  thread_local padded_parser p;
+  simdjson::ondemand::document doc;
+  simdjson::ondemand::value value;
+  if (p.parser.iterate(p.pad(text)).get(doc) || doc.get_value().get(value)) {
+    error_ = usage_errc::syntax;
+    return;
+  }
+  if (name == "usage") {
+    simdjson::ondemand::object object;
+    if (value.get_object().get(object)) {
+      error_ = usage_errc::syntax;
+      return;
+    }
+    field_reader nested;
+    bool unused = false;
+    error_ = read_object(object, nested, nullptr, unused);
+    nested_ = nested.fields;
+    nested_seen_ = nested.seen;
+    return;
+  }
+  field_reader reader;
+  reader.fields = top_;
+  reader.seen = top_seen_;
+  const bool prompt = name == "prompt_tokens_details";
+  error_ = read_details(value, reader, prompt ? bit_cached : bit_input_cached,
+                        prompt ? reader.fields.cached_tokens : reader.fields.input_cached_tokens);
+  top_ = reader.fields;
+  top_seen_ = reader.seen;
+}
+
+boost::system::result<raw_usage_fields> usage_fields_reader::finish() const {
+  if (error_) return error_;
+  if (top_seen_ != 0 && nested_seen_ != 0) return usage_errc::duplicate_field;
+  return nested_seen_ != 0 ? nested_ : top_;
+}
+
 boost::system::result<token_counts> parse_usage_json(std::string_view json) {
   auto raw = parse_usage_fields_json(json);
   if (!raw) return raw.error();

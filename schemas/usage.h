@@ -71,6 +71,25 @@ boost::system::result<token_counts> normalise_usage(const raw_usage_fields& raw)
 boost::system::result<raw_usage_fields> parse_usage_fields_json(std::string_view json);
 boost::system::result<token_counts> parse_usage_json(std::string_view json);
 
+// The same reading for an object whose top-level fields were parsed already (api/request_body
+// reads each report once): its fields are fed in document order, and finish() gives what
+// parse_usage_fields_json gives for the object, error for error. Fields that are not token
+// fields are ignored.
+class usage_fields_reader {
+ public:
+  enum class kind { null, number, object, other };
+  // One top-level field: text is a number's token or an object's JSON text. After an error
+  // the reader keeps it and ignores further fields.
+  void field(std::string_view name, kind k, std::string_view text);
+  boost::system::result<raw_usage_fields> finish() const;
+
+ private:
+  raw_usage_fields top_, nested_;
+  unsigned top_seen_ = 0, nested_seen_ = 0;
+  bool usage_seen_ = false;
+  boost::system::error_code error_;
+};
+
 }  // namespace tally
 
 template <>

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "api/problem.h"
+#include "schemas/usage.h"
 
 namespace tally::api {
 namespace {
@@ -24,6 +25,77 @@ TEST(request_body, a_malformed_literal_is_an_api_error) {
   auto ok = request_body::parse(R"({"x": null, "y": true})");
   EXPECT_TRUE(ok.is_null("x"));
   EXPECT_EQ(ok.boolean("y"), true);
+}
+
+// A report's token fields read from its parsed fields (one parse per report) give what the
+// document reader gives for the same object: the same fields, or the same error.
+TEST(request_body, token_fields_read_from_parsed_fields_match_the_document_reader) {
+  const char* bodies[] = {
+      R"({"input_tokens":100,"output_tokens":20,"cost_usd":0.5})",
+      R"({"session_id":"s","input_tokens":7,"cache_read_input_tokens":null})",
+      R"({"input_tokens":1,"cache_creation_input_tokens":2,"cache_read_input_tokens":3})",
+      R"({"usage":{"input_tokens":10,"output_tokens":5,"cache_read_input_tokens":2}})",
+      R"({"usage":{"prompt_tokens":1000,"completion_tokens":200,
+          "prompt_tokens_details":{"cached_tokens":800}}})",
+      R"({"prompt_tokens":50,"completion_tokens":5,"prompt_tokens_details":null})",
+      R"({"prompt_tokens":50,"prompt_tokens_details":{"cached_tokens":50,"audio_tokens":1}})",
+      R"({"input_tokens":1000,"input_tokens_details":{"cached_tokens":200}})",
+      R"({"usage":{"input_tokens":1000,"input_tokens_details":{"cached_tokens":200}}})",
+      R"({"prompt_tokens":10,"prompt_tokens_details":{"cached_tokens":11}})",
+      R"({"input_tokens":10,"prompt_tokens":10})",
+      R"({"input_tokens":-1})",
+      R"({"input_tokens":-0})",
+      R"({"input_tokens":1.5})",
+      R"({"input_tokens":1e3})",
+      R"({"input_tokens":"12"})",
+      R"({"input_tokens":true})",
+      R"({"input_tokens":[1]})",
+      R"({"input_tokens":{"n":1}})",
+      R"({"input_tokens":9223372036854775808})",
+      R"({"input_tokens":1,"usage":{"output_tokens":2}})",
+      R"({"input_tokens":null,"usage":{"output_tokens":2}})",
+      R"({"usage":null,"input_tokens":3})",
+      R"({"usage":{},"input_tokens":3})",
+      R"({"usage":"x"})",
+      R"({"usage":[1]})",
+      R"({"prompt_tokens_details":5})",
+      R"({"prompt_tokens_details":{"cached_tokens":1,"cached_tokens":2},"prompt_tokens":9})",
+      R"({"prompt_tokens_details":{"cached_tokens":"1"},"prompt_tokens":9})",
+      R"({"usage":{"input_tokens":1,"input_tokens":2}})",
+      R"({"usage":{"usage":{"input_tokens":1}}})",
+      R"({"model":"gpt-4o","cost_usd":0.5,"usage":{"prompt_tokens":3}})",
+      R"({"cost_usd":0.012})",
+      R"({})",
+  };
+  for (const char* json : bodies) {
+    SCOPED_TRACE(json);
+    auto b = request_body::parse(json);
+    usage_fields_reader reader;
+    b.each_field([&](std::string_view name, char kind, std::string_view text) {
+      using k = usage_fields_reader::kind;
+      reader.field(name,
+                   kind == 'z'   ? k::null
+                   : kind == 'n' ? k::number
+                   : kind == 'o' ? k::object
+                                 : k::other,
+                   text);
+    });
+    auto got = reader.finish();
+    auto want = parse_usage_fields_json(json);
+    ASSERT_EQ(got.has_value(), want.has_value());
+    if (!want) {
+      EXPECT_EQ(got.error(), want.error());
+      continue;
+    }
+    EXPECT_EQ(got->input_tokens, want->input_tokens);
+    EXPECT_EQ(got->output_tokens, want->output_tokens);
+    EXPECT_EQ(got->cache_creation_input_tokens, want->cache_creation_input_tokens);
+    EXPECT_EQ(got->cache_read_input_tokens, want->cache_read_input_tokens);
+    EXPECT_EQ(got->prompt_tokens, want->prompt_tokens);
+    EXPECT_EQ(got->completion_tokens, want->completion_tokens);
+    EXPECT_EQ(got->cached_tokens, want->cached_tokens);
+    EXPECT_EQ(got->input_cached_tokens, want->input_cached_tokens);
+  }
 }
 
 }  // namespace
