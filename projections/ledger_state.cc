@@ -629,11 +629,14 @@ std::optional<std::string> ledger_state::marker(std::string_view key, bool remem
   if (auto it = marker_index_.find(key); it != marker_index_.end()) {
     return markers_[it->second].second;
   }
+  // A key remembered as absent is in no drained batch either: it was not when it was
+  // remembered, and its marker leaves this set when its event is folded. Asked first, it spares
+  // the in-flight batch's search for the new events a decision and its fold look up.
+  if (!absent_markers_.empty() && absent_markers_.find(key) != absent_markers_.end()) {
+    return std::nullopt;
+  }
   if (const std::string* v = in_flight_marker(key)) return *v;
   if (source_) {
-    if (!absent_markers_.empty() && absent_markers_.find(key) != absent_markers_.end()) {
-      return std::nullopt;
-    }
     auto v = source_->get(column::dedup, key);
     if (!v && remember && remember_absent_) {
       if (absent_markers_.size() >= max_absent_markers) absent_markers_.clear();
