@@ -217,6 +217,15 @@ std::optional<std::vector<std::string>> request_body::strings(std::string_view k
   return f->items;
 }
 
+void request_body::allow_only(const field_set& allowed) const {
+  for (auto& [name, f] : fields_) {
+    if (!allowed.contains(name)) {
+      throw api_error(http::status::unprocessable_entity, "unknown_field",
+                      "unknown field: " + name);
+    }
+  }
+}
+
 void request_body::allow_only(std::initializer_list<std::string_view> allowed) const {
   for (auto& [name, f] : fields_) {
     bool ok = false;

@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include <absl/container/flat_hash_set.h>
+
 #include "api/problem.h"
 #include "schemas/money.h"
 
@@ -40,6 +42,9 @@ class request_body {
   std::optional<std::span<const std::string>> objects(std::string_view k) const;
   // Refuses (422 unknown_field) the first field not allowed: a typo in a limit must not pass.
   void allow_only(std::initializer_list<std::string_view> allowed) const;
+  // The same against a set kept by the caller (a hot path's long list).
+  using field_set = absl::flat_hash_set<std::string_view>;
+  void allow_only(const field_set& allowed) const;
 
   // Calls f(name, kind, text) for each field in body order. kind: 's' string (text unescaped),
   // 'n' number (text: its token), 'b' true/false, 'z' null, 'o' object (text: its JSON),

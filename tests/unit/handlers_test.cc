@@ -450,6 +450,15 @@ TEST_F(handlers, a_batch_decides_each_report_on_its_own_in_order) {
   EXPECT_EQ(r.at(4).at("http_status").as_int64(), 404);
   EXPECT_EQ(r.at(5).at("http_status").as_int64(), 422);
   EXPECT_EQ(o.at("accepted").as_int64(), 2);
+  EXPECT_EQ(o.at("refused").as_int64(), 3);
+  EXPECT_EQ(o.at("duplicates").as_int64(), 1);
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(r.at(i).at("index").as_int64(), i);
+  EXPECT_EQ(r.at(0).at("event_id").as_string(), "b1");
+  EXPECT_EQ(r.at(0).at("session_id").as_string(), s);
+  EXPECT_EQ(r.at(0).at("cost_usd").as_double(), 0.02);
+  EXPECT_FALSE(r.at(0).as_object().contains("reason"));
+  EXPECT_TRUE(std::string(r.at(3).at("reason").as_string()).starts_with("limit_reached:"));
+  EXPECT_TRUE(std::string(r.at(4).at("reason").as_string()).starts_with("session_not_found"));
   EXPECT_EQ(json(budget()).at("daily_spent_nanos").as_int64(), 40'000'000);
   EXPECT_EQ(json(budget()).at("rejected_cost_nanos").as_int64(), 20'000'000);
 }
