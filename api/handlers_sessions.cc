@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
 #include "projections/reservations.h"
@@ -266,7 +267,9 @@ std::string canonical_request(const usage_report& r, const std::optional<std::st
 // The fingerprint of a report's request (16 hex digits, kept with its event): XXH3 of its
 // canonical text.
 std::string request_fingerprint(const usage_report& r, const std::optional<std::string>& model) {
-  return fmt::format("{:016x}", text_hash(canonical_request(r, model)));
+  char hex[16];
+  fmt::format_to(hex, FMT_COMPILE("{:016x}"), text_hash(canonical_request(r, model)));
+  return std::string(hex, sizeof hex);
 }
 
 // Whether a stored fingerprint is this report's. Events decided before XXH3 keep the first 16
