@@ -59,6 +59,7 @@ void op_stats::merge(const op_stats& o) {
   rate_limited += o.rate_limited;
   bad_status += o.bad_status;
   events += o.events;
+  refused_items += o.refused_items;
 }
 
 void run_stats::merge(const run_stats& o) {
@@ -71,6 +72,20 @@ void run_stats::merge(const run_stats& o) {
 }
 
 namespace {
+
+// The "accepted" and "refused" counts that open a usage:batch answer ({"accepted":N,
+// "refused":M,...}); zeros when the answer is not of that shape.
+std::pair<std::uint64_t, std::uint64_t> batch_counts(std::string_view body) {
+  auto number_after = [&](std::string_view key) -> std::uint64_t {
+    const auto at = body.substr(0, 128).find(key);
+    if (at == std::string_view::npos) return 0;
+    std::uint64_t n = 0;
+    const char* p = body.data() + at + key.size();
+    std::from_chars(p, body.data() + body.size(), n);
+    return n;
+  };
+  return {number_after("\"accepted\":"), number_after("\"refused\":")};
+}
 
 void append_int(std::string& out, std::uint64_t v) {
   char buf[24];
@@ -356,7 +371,12 @@ void connection::on_read(beast::error_code ec) {
     if (ok) {
       ++os.ok;
       if (kind_ == op::usage) os.events += 1;
-      if (kind_ == op::batch) os.events += std::uint64_t(s_.o->batch_size);
+      if (kind_ == op::batch) {
+        // Only what the answer says was recorded counts; a refused item is counted apart.
+        const auto [accepted, refused] = batch_counts(res_->body());
+        os.events += accepted;
+        os.refused_items += refused;
+      }
     } else if (status == 429) {
       ++os.rate_limited;
     } else {

@@ -49,6 +49,7 @@ struct op_stats {
   histogram latency;  // from when the request was due (= sent, in closed loop) to the answer
   histogram service;  // from when it was written to the answer
   std::uint64_t requests = 0, ok = 0, rate_limited = 0, bad_status = 0, events = 0;
+  std::uint64_t refused_items = 0;  // batch items the answer refused (not in events)
   void merge(const op_stats& o);
 };
 

@@ -312,6 +312,7 @@ int main(int argc, char** argv) {
               all.rate_limited, all.bad_status, st.io_errors, st.timeouts, st.connect_errors);
   for (auto [code, n] : st.statuses) std::printf("status_%d %" PRIu64 "\n", code, n);
   std::printf("rps %.1f\nevents_per_s %.1f\n", rps, eps);
+  if (o.m == mode::batch) std::printf("refused_items %" PRIu64 "\n", all.refused_items);
   print_latency("latency", all.latency);
   if (o.rate > 0) print_latency("service", all.service);
   if (o.m == mode::mixed) {
