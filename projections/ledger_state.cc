@@ -765,7 +765,10 @@ fold_outcome ledger_state::apply(const event& e) {
                  {&p.team.str(), &p.agent.str(), &p.model, &p.effort, &p.day, &p.month}) {
               signature_.append(*part).push_back('\x1f');
             }
-            signature_.append(std::to_string(floor_div(p.occurred_at, 86'400'000)));
+            char utc_day[24];
+            signature_.append(utc_day, std::to_chars(utc_day, utc_day + sizeof utc_day,
+                                                     floor_div(p.occurred_at, 86'400'000))
+                                           .ptr);
             auto set = row_sets_.find(signature_);
             if (set == row_sets_.end()) {
               std::vector<totals_map::value_type*> rows;
@@ -806,15 +809,18 @@ fold_outcome ledger_state::apply(const event& e) {
             }
             usage_rows_.emplace_back(usage_log_key(p.team, p.occurred_at, e.id),
                                      encode_usage_log_row(p, rejected));
+            // The original answer (original_of, decode_original) after the day.
+            marker_day.reserve(p.day.size() + p.request_hash.size() + p.reason.size() + 32);
             marker_day = p.day;
-            const auto o = original_of(p, rejected);
+            marker_day.append(rejected ? "\tJ\t" : "\tR\t");
+            char digits[24];
+            marker_day.append(digits,
+                              std::to_chars(digits, digits + sizeof digits, p.cost.count).ptr);
             marker_day.push_back('\t');
-            marker_day.append(o.recorded ? "R" : "J").push_back('\t');
-            marker_day.append(std::to_string(o.cost.count)).push_back('\t');
-            marker_day.append(o.over_budget ? "1" : "0").append(o.stop ? "1" : "0");
+            marker_day.append(p.over_budget ? "1" : "0").append(p.stop ? "1" : "0");
             marker_day.push_back('\t');
-            marker_day.append(o.request_hash).push_back('\t');
-            marker_day.append(o.reason);
+            marker_day.append(p.request_hash).push_back('\t');
+            marker_day.append(p.reason);
           },
       },
       e.payload);
