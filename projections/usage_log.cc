@@ -28,7 +28,10 @@ void append_time(std::string& out, time_ms t) {
 }
 
 void append_escaped(std::string& out, std::string_view s) {
-  if (s.find_first_of("%\t\r\n") == std::string_view::npos) {  // the usual case: nothing to escape
+  // The usual case: nothing to escape (a plain loop: find_first_of searches its set per byte).
+  bool plain = true;
+  for (char c : s) plain &= c != '%' && c != '\t' && c != '\r' && c != '\n';
+  if (plain) {
     out.append(s);
     return;
   }
