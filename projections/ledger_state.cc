@@ -592,7 +592,10 @@ void ledger_state::report_done(std::int32_t partition, std::int64_t offset) {
 }
 
 bool ledger_state::seen(const team_id& t, const event_id& id) {
-  return marker(dedup_key(t.str(), id.str()), true).has_value();
+  // The key in a reused buffer: a decision asks this of every report.
+  seen_key_.assign(t.str()).push_back('/');
+  seen_key_.append(id.str());
+  return marker(seen_key_, true).has_value();
 }
 
 const std::string* ledger_state::in_flight_marker(std::string_view key) const {

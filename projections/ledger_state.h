@@ -288,8 +288,9 @@ class ledger_state {
   static constexpr std::size_t max_absent_markers = 200'000;  // then it starts over
   bool remember_absent_ = false;
   absl::flat_hash_set<std::string, string_hash, std::equal_to<>> absent_markers_;
-  std::string scratch_;  // key buffer of the fold
-  std::string key_;      // key buffer of the record lookups (entity_key)
+  std::string scratch_;   // key buffer of the fold
+  std::string key_;       // key buffer of the record lookups (entity_key)
+  std::string seen_key_;  // key buffer of seen()
   // The org, team, agent, model and effort rows a usage event touches, by the event's
   // dimensions: one lookup instead of twelve. Points into totals_ (node pointers are stable);
   // cleared whenever rows leave totals_.
