@@ -190,17 +190,7 @@ usage_report read_usage(const request_ctx& ctx, const request_body& b, bool batc
   }
   usage_report r;
   // The token fields from the fields parsed already (one parse per report).
-  usage_fields_reader token_fields;
-  b.each_field([&](std::string_view name, char kind, std::string_view text) {
-    using k = usage_fields_reader::kind;
-    token_fields.field(name,
-                       kind == 'z'   ? k::null
-                       : kind == 'n' ? k::number
-                       : kind == 'o' ? k::object
-                                     : k::other,
-                       text);
-  });
-  auto raw_tokens = token_fields.finish();
+  auto raw_tokens = b.usage_fields();
   auto tokens = raw_tokens ? normalise_usage(*raw_tokens)
                            : boost::system::result<token_counts>(raw_tokens.error());
   if (!tokens) {

@@ -217,6 +217,20 @@ std::optional<std::vector<std::string>> request_body::strings(std::string_view k
   return f->items;
 }
 
+boost::system::result<raw_usage_fields> request_body::usage_fields() const {
+  usage_fields_reader reader;
+  for (const auto& [name, f] : fields_) {
+    using k = usage_fields_reader::kind;
+    reader.field(name,
+                 f.kind == 'z'   ? k::null
+                 : f.kind == 'n' ? k::number
+                 : f.kind == 'o' ? k::object
+                                 : k::other,
+                 f.text);
+  }
+  return reader.finish();
+}
+
 void request_body::allow_only(const field_set& allowed) const {
   for (auto& [name, f] : fields_) {
     if (!allowed.contains(name)) {

@@ -18,6 +18,7 @@
 
 #include "api/problem.h"
 #include "schemas/money.h"
+#include "schemas/usage.h"
 
 namespace tally::api {
 
@@ -46,14 +47,9 @@ class request_body {
   using field_set = absl::flat_hash_set<std::string_view>;
   void allow_only(const field_set& allowed) const;
 
-  // Calls f(name, kind, text) for each field in body order. kind: 's' string (text unescaped),
-  // 'n' number (text: its token), 'b' true/false, 'z' null, 'o' object (text: its JSON),
-  // 'a' array of strings, 'O' array of objects, 'A' another array.
-  template <class F>
-  void each_field(F&& f) const {
-    for (const auto& [name, fl] : fields_)
-      f(std::string_view(name), fl.kind, std::string_view(fl.text));
-  }
+  // The token fields of a usage report (top level or in "usage"), read from the fields parsed
+  // already: what parse_usage_fields_json gives for the same body, error for error.
+  boost::system::result<raw_usage_fields> usage_fields() const;
 
  private:
   struct field {

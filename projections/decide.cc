@@ -534,21 +534,21 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
     if (!ctx.memo->global) ctx.memo->global = effective_global_limits(live, policy);
     return *ctx.memo->global;
   };
-  auto team_limits_of = [&](const team_id& t) -> limit_set {
-    if (!ctx.memo) return effective_team_limits(live, policy, t);
-    auto it = ctx.memo->teams.find(t.str());
-    if (it == ctx.memo->teams.end()) {
-      it = ctx.memo->teams.emplace(t.str(), effective_team_limits(live, policy, t)).first;
-    }
+  // A team's or an agent's limits, read once per batch by their id.
+  auto memoized = [&](std::unordered_map<std::string, limit_set>* memo, const std::string& id,
+                      auto read) -> limit_set {
+    if (!memo) return read();
+    auto it = memo->find(id);
+    if (it == memo->end()) it = memo->emplace(id, read()).first;
     return it->second;
   };
-  auto agent_limits_of = [&](const agent_id& a) -> limit_set {
-    if (!ctx.memo) return effective_agent_limits(live, policy, a);
-    auto it = ctx.memo->agents.find(a.str());
-    if (it == ctx.memo->agents.end()) {
-      it = ctx.memo->agents.emplace(a.str(), effective_agent_limits(live, policy, a)).first;
-    }
-    return it->second;
+  auto team_limits_of = [&](const team_id& t) {
+    return memoized(ctx.memo ? &ctx.memo->teams : nullptr, t.str(),
+                    [&] { return effective_team_limits(live, policy, t); });
+  };
+  auto agent_limits_of = [&](const agent_id& a) {
+    return memoized(ctx.memo ? &ctx.memo->agents : nullptr, a.str(),
+                    [&] { return effective_agent_limits(live, policy, a); });
   };
   if (const limit_set global = global_limits(); has_window_limits(global)) {
     const utc_day utc = utc_day_of(at);
