@@ -167,8 +167,26 @@ void fuzz_body(std::string_view in) {
   try {
     auto b = api::request_body::parse(in);
     boost::system::error_code ec;
-    auto v = boost::json::parse(b.json(), ec);
+    auto v = boost::json::parse(in, ec);
     if (ec || !v.is_object()) return;
+    // A report's token fields read from the parsed fields agree with the document reader.
+    auto from_fields = b.usage_fields();
+    auto from_text = parse_usage_fields_json(in);
+    check(from_fields.has_value() == from_text.has_value(), "usage fields: outcomes differ", in);
+    if (from_text) {
+      check(
+          from_fields->input_tokens == from_text->input_tokens &&
+              from_fields->output_tokens == from_text->output_tokens &&
+              from_fields->cache_creation_input_tokens == from_text->cache_creation_input_tokens &&
+              from_fields->cache_read_input_tokens == from_text->cache_read_input_tokens &&
+              from_fields->prompt_tokens == from_text->prompt_tokens &&
+              from_fields->completion_tokens == from_text->completion_tokens &&
+              from_fields->cached_tokens == from_text->cached_tokens &&
+              from_fields->input_cached_tokens == from_text->input_cached_tokens,
+          "usage fields: values differ", in);
+    } else {
+      check(from_fields.error() == from_text.error(), "usage fields: errors differ", in);
+    }
     for (auto& [k, _] : v.as_object()) {
       const std::string_view key(k.data(), k.size());
       try {
