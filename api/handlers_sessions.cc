@@ -310,7 +310,7 @@ std::optional<decision> decide_report(const decide_context& dc, live_view& live,
   r.task = s->task;
   r.model = model.value_or(s->model);
   r.effort = s->effort;
-  return decide_usage(live, dc, r, std::nullopt);
+  return decide_usage(live, dc, r, std::nullopt, s.get());
 }
 
 }  // namespace

@@ -444,7 +444,7 @@ limit_set effective_agent_limits(live_view& s, const limit_policy& p, const agen
 }
 
 decision decide_usage(live_view& live, const decide_context& ctx, const usage_report& r,
-                      std::optional<report_ref> ref) {
+                      std::optional<report_ref> ref, const session_record* session) {
   decision d;
   event_id id =
       !r.id.empty() ? r.id
@@ -597,7 +597,11 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
 
   // A queued session has not started: its reports are not decided (not counted).
   std::optional<session_status> status;
-  if (!u.session.empty()) status = live.status(u.team, u.session);
+  if (session) {
+    status = session->status;
+  } else if (!u.session.empty()) {
+    status = live.status(u.team, u.session);
+  }
   if (status == session_status::queued) {
     d.events.clear();
     d.reason = "session_queued";

@@ -163,8 +163,9 @@ struct decision {
 
 // Decides a report. Its identity is r.id, or "r-<partition>-<offset>" when it came from the
 // reports topic without one.
+// session: the report's session record when the caller has read it already (spares a lookup).
 decision decide_usage(live_view& live, const decide_context& ctx, const usage_report& r,
-                      std::optional<report_ref> ref);
+                      std::optional<report_ref> ref, const session_record* session = nullptr);
 
 // The limits in force for a team and for an agent (events first, then configuration).
 limit_set effective_global_limits(live_view& s, const limit_policy& p);
