@@ -16,6 +16,12 @@
 namespace tally::api {
 namespace {
 
+// The usage record of a decided usage event (recorded or rejected).
+const usage_decided& decided_usage(const event& e) {
+  if (const auto* u = std::get_if<usage_recorded>(&e.payload)) return *u;
+  return std::get<usage_rejected>(e.payload);
+}
+
 void open_session(api_deps& deps, request_ctx& ctx, respond_fn respond, const agent_id& agent,
                   const request_body& b) {
   team_id team = team_of_agent(deps, agent);
@@ -93,19 +99,17 @@ void write_settlement(json_writer& w, const decision& d, live_view& live, const 
       settled = true;
     }
   }
-  const event& e = d.events.at(0);
-  const usage_decided* u = std::get_if<usage_recorded>(&e.payload);
-  if (!u) u = &std::get<usage_rejected>(e.payload);
+  const usage_decided& u = decided_usage(d.events.at(0));
   auto res = reservation_of(live, team, rid);
   if (!res) return;
   w.key("reservation").begin_object().field("reservation_id", rid);
   w.field("settled", settled).field("status", settled ? "settled" : res->status_at(now));
   w.money("amount", res->amount);
   if (settled) {
-    w.money("actual", u->cost);
-    w.field("over_reservation", u->cost.count > res->amount.count);
-    if (u->cost.count > res->amount.count) {
-      w.money("over_reservation_amount", nanos{u->cost.count - res->amount.count});
+    w.money("actual", u.cost);
+    w.field("over_reservation", u.cost.count > res->amount.count);
+    if (u.cost.count > res->amount.count) {
+      w.money("over_reservation_amount", nanos{u.cost.count - res->amount.count});
     }
   }
   w.end_object();
@@ -115,24 +119,23 @@ void write_settlement(json_writer& w, const decision& d, live_view& live, const 
 http_response usage_answer(const decision& d, live_view& live, const team_id& team,
                            const session_id& session, const std::string& reservation, time_ms now) {
   const event& e = d.events.at(0);
-  const usage_decided* u = std::get_if<usage_recorded>(&e.payload);
-  const bool rejected = u == nullptr;
-  if (!u) u = &std::get<usage_rejected>(e.payload);
+  const bool rejected = std::holds_alternative<usage_rejected>(e.payload);
+  const usage_decided& u = decided_usage(e);
   auto status = live.status(team, session);
-  if (rejected) return refused_usage(e.id, session, u->reason, u->cost, false);
+  if (rejected) return refused_usage(e.id, session, u.reason, u.cost, false);
   auto spent = live.get(totals_key(scope_session(team, session), window_lifetime, "-"));
   json_writer w;
   w.begin_object().field("event_id", e.id.str()).field("session_id", session.str());
   w.field("recorded", true);
-  w.money("cost", u->cost);
-  w.field("cost_source", to_string(u->source));
-  if (!u->price_version.empty()) w.field("price_version", u->price_version);
-  w.field("input_tokens", u->tokens.input).field("output_tokens", u->tokens.output);
-  w.field("cache_creation_input_tokens", u->tokens.cache_creation);
-  w.field("cache_read_input_tokens", u->tokens.cache_read);
+  w.money("cost", u.cost);
+  w.field("cost_source", to_string(u.source));
+  if (!u.price_version.empty()) w.field("price_version", u.price_version);
+  w.field("input_tokens", u.tokens.input).field("output_tokens", u.tokens.output);
+  w.field("cache_creation_input_tokens", u.tokens.cache_creation);
+  w.field("cache_read_input_tokens", u.tokens.cache_read);
   w.money("session_cost", nanos{spent.cost_nanos});
-  w.field("over_budget", u->over_budget).field("action", u->stop ? "stop" : "continue");
-  if (!u->reason.empty()) w.field("reason", u->reason);
+  w.field("over_budget", u.over_budget).field("action", u.stop ? "stop" : "continue");
+  if (!u.reason.empty()) w.field("reason", u.reason);
   if (status) w.field("session_status", to_string(*status));
   write_settlement(w, d, live, team, reservation, now);
   w.end_object();
@@ -537,13 +540,11 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
         }
         // Decided one after another: each sees the ones before it (appended below, in order).
         if (!it.d->events.empty()) {
-          const auto& payload = it.d->events.front().payload;
-          const usage_decided* u = std::get_if<usage_recorded>(&payload);
-          if (!u) u = &std::get<usage_rejected>(payload);
+          const usage_decided& u = decided_usage(it.d->events.front());
           it.decided = true;
-          it.over_budget = u->over_budget;
-          it.stop = u->stop;
-          it.cost = u->cost;
+          it.over_budget = u.over_budget;
+          it.stop = u.stop;
+          it.cost = u.cost;
         }
         for (auto& e : it.d->events) {
           live.add_pending(e);

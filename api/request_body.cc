@@ -28,6 +28,17 @@ std::string_view trim(std::string_view raw) {
   return raw;
 }
 
+// Refuses (422 unknown_field) the first field whose name is not allowed.
+template <class Fields, class Allowed>
+void refuse_unknown_fields(const Fields& fields, Allowed allowed) {
+  for (auto& [name, f] : fields) {
+    if (!allowed(name)) {
+      throw api_error(http::status::unprocessable_entity, "unknown_field",
+                      "unknown field: " + name);
+    }
+  }
+}
+
 bool is_integer_token(std::string_view t) {
   if (t.empty()) return false;
   return t.find_first_of(".eE") == std::string_view::npos;
@@ -232,23 +243,16 @@ boost::system::result<raw_usage_fields> request_body::usage_fields() const {
 }
 
 void request_body::allow_only(const field_set& allowed) const {
-  for (auto& [name, f] : fields_) {
-    if (!allowed.contains(name)) {
-      throw api_error(http::status::unprocessable_entity, "unknown_field",
-                      "unknown field: " + name);
-    }
-  }
+  refuse_unknown_fields(fields_, [&](std::string_view name) { return allowed.contains(name); });
 }
 
 void request_body::allow_only(std::initializer_list<std::string_view> allowed) const {
-  for (auto& [name, f] : fields_) {
-    bool ok = false;
-    for (auto a : allowed) ok = ok || a == name;
-    if (!ok) {
-      throw api_error(http::status::unprocessable_entity, "unknown_field",
-                      "unknown field: " + name);
+  refuse_unknown_fields(fields_, [&](std::string_view name) {
+    for (auto a : allowed) {
+      if (a == name) return true;
     }
-  }
+    return false;
+  });
 }
 
 }  // namespace tally::api
