@@ -73,6 +73,8 @@ void run_stats::merge(const run_stats& o) {
 
 namespace {
 
+constexpr std::size_t read_chunk = 65536;  // the most one read of an answer takes
+
 // The "accepted" and "refused" counts that open a usage:batch answer ({"accepted":N,
 // "refused":M,...}); zeros when the answer is not of that shape.
 std::pair<std::uint64_t, std::uint64_t> batch_counts(std::string_view body) {
@@ -176,6 +178,10 @@ class worker {
 connection::connection(worker& w, int id)
     : w_(w), s_(w.s_), id_(id), stream_(w.ioc_), timer_(w.ioc_) {
   req_.reserve(1024 + std::size_t(s_.o->batch_size) * 160);
+  // Beast reads max(512, free capacity) bytes at a time: without room, a batch's answer of
+  // tens of kilobytes took one recv per 512 bytes, and the generator's CPU (on the same cores
+  // as the server) went mostly to those calls.
+  buf_.reserve(read_chunk);
 }
 
 void connection::force_close() {
