@@ -269,19 +269,17 @@ live_hub::~live_hub() {
 void live_hub::publish(std::vector<event> folded) {
   {
     std::lock_guard lock(inbox_mu_);
-    for (auto& e : folded) {
-      if (stream_target(e)) inbox_.push_back(std::move(e));
-    }
+    inbox_.push_back(std::move(folded));
     ++published_;
   }
   inbox_cv_.notify_one();
 }
 
-void live_hub::format(entry& e) {
-  if (!e.raw) return;
-  auto f = to_stream_event(*e.raw);
+void live_hub::format(entry& e, const chunk& c) {
+  if (e.raw == formatted) return;
+  auto f = to_stream_event(c.events[e.raw]);
   e.text = sse_text(e.seq, e.kind, f ? f->data : std::string("{}"));
-  e.raw.reset();
+  e.raw = formatted;
 }
 
 bool live_hub::wants(const stream_filter& f, const entry& e) {
@@ -290,50 +288,73 @@ bool live_hub::wants(const stream_filter& f, const entry& e) {
 }
 
 void live_hub::run() {
-  std::vector<event> batch;
+  std::vector<std::vector<event>> batches;
+  std::vector<chunk> chunks;
   for (;;) {
     std::uint64_t taken = 0;
     {
       std::unique_lock lock(inbox_mu_);
       inbox_cv_.wait(lock, [&] { return stop_ || published_ != taken_; });
       if (stop_) return;
-      batch.swap(inbox_);
+      batches.swap(inbox_);
       taken = taken_ = published_;
     }
     // Formatting happens here, outside both locks. With nobody subscribed, the events that
     // need no callback are kept as they are and formatted if a resuming subscriber asks for
-    // them (most of a busy ledger's events are never streamed to anyone).
+    // them (most of a busy ledger's events are never streamed to anyone). Until its sequence
+    // number is known under the lock, a formatted entry's text holds its data alone.
     bool live = false;
     {
       std::lock_guard lock(mu_);
       live = !subscribers_.empty();
     }
-    std::vector<std::pair<std::optional<stream_event>, std::optional<event>>> formatted;
-    formatted.reserve(batch.size());
-    for (auto& e : batch) {
-      if (live || needs_callbacks(e)) {
-        formatted.emplace_back(to_stream_event(e, options_), std::nullopt);
-      } else if (auto t = stream_target(e)) {
-        formatted.emplace_back(stream_event{t->first, std::move(t->second), {}}, std::move(e));
-      }
-    }
-    batch.clear();
-    std::lock_guard lock(mu_);
-    for (auto& [f, raw] : formatted) {
-      if (!f) continue;
-      entry en{next_seq_++, f->kind, std::move(f->team), {}, std::move(raw)};
-      if (!en.raw) en.text = sse_text(en.seq, en.kind, f->data);
-      if (!subscribers_.empty()) format(en);
-      for (auto it = subscribers_.begin(); it != subscribers_.end();) {
-        if (wants(it->second.filter, en) && !it->second.out->write(en.text)) {
-          it = subscribers_.erase(it);  // gone or overflowed: its connection ends the stream
-        } else {
-          ++it;
+    for (auto& events : batches) {
+      chunk c;
+      c.events = std::move(events);
+      for (std::uint32_t i = 0; i < c.events.size(); ++i) {
+        const event& e = c.events[i];
+        auto t = stream_target(e);
+        if (!t) continue;
+        entry& en = c.entries.emplace_back(entry{0, t->first, std::move(t->second), {}, i});
+        if (live || needs_callbacks(e)) {
+          auto f = to_stream_event(e, options_);
+          en.text = f ? std::move(f->data) : std::string("{}");
+          en.raw = formatted;
         }
       }
-      ring_.push_back(std::move(en));
-      if (ring_.size() > options_.ring_capacity) ring_.pop_front();
+      if (!c.entries.empty()) chunks.push_back(std::move(c));
     }
+    batches.clear();
+    std::lock_guard lock(mu_);
+    for (auto& c : chunks) {
+      for (auto& en : c.entries) {
+        en.seq = next_seq_++;
+        if (en.raw == formatted) en.text = sse_text(en.seq, en.kind, en.text);
+        if (subscribers_.empty()) continue;
+        format(en, c);
+        for (auto it = subscribers_.begin(); it != subscribers_.end();) {
+          if (wants(it->second.filter, en) && !it->second.out->write(en.text)) {
+            it = subscribers_.erase(it);  // gone or overflowed: its connection ends the stream
+          } else {
+            ++it;
+          }
+        }
+      }
+      ring_size_ += c.entries.size();
+      ring_.push_back(std::move(c));
+      // Only the newest ring_capacity entries stay; a chunk goes once none of its entries do.
+      while (ring_size_ > options_.ring_capacity) {
+        const std::size_t left = ring_.front().entries.size() - ring_skip_;
+        const std::size_t drop = std::min(left, ring_size_ - options_.ring_capacity);
+        ring_size_ -= drop;
+        ring_skip_ += drop;
+        if (ring_skip_ == ring_.front().entries.size()) {
+          ring_.pop_front();
+          ring_skip_ = 0;
+        }
+      }
+    }
+    chunks.clear();
     processed_ = taken;
     done_cv_.notify_all();
   }
@@ -344,15 +365,19 @@ std::uint64_t live_hub::subscribe(stream_filter filter, std::optional<std::uint6
   std::lock_guard lock(mu_);
   std::string replay;
   if (last_id) {
-    const std::uint64_t oldest = ring_.empty() ? next_seq_ : ring_.front().seq;
+    const std::uint64_t oldest = ring_.empty() ? next_seq_ : ring_.front().entries[ring_skip_].seq;
     // Events after last_id are gone (or last_id was never given out): the client reloads.
     if (*last_id + 1 < oldest || *last_id >= next_seq_) {
       replay = std::string(sse_reset);
     } else {
-      for (auto& e : ring_) {
-        if (e.seq > *last_id && wants(filter, e)) {
-          format(e);
-          replay += e.text;
+      for (std::size_t k = 0; k < ring_.size(); ++k) {
+        auto& c = ring_[k];
+        for (std::size_t i = k == 0 ? ring_skip_ : 0; i < c.entries.size(); ++i) {
+          auto& e = c.entries[i];
+          if (e.seq > *last_id && wants(filter, e)) {
+            format(e, c);
+            replay += e.text;
+          }
         }
       }
     }

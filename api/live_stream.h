@@ -98,26 +98,36 @@ class live_hub {
   void sync();
 
  private:
+  // A streamed event: formatted (text) or, when nobody was subscribed as it came, the index
+  // of its raw event in its chunk, formatted if a resuming subscriber asks for it.
+  static constexpr std::uint32_t formatted = UINT32_MAX;
   struct entry {
     std::uint64_t seq;
     stream_kind kind;
-    team_id team;
-    std::string text;          // "id: ..\nevent: ..\ndata: ..\n\n"; empty while raw is set
-    std::optional<event> raw;  // not formatted yet (nobody was subscribed when it came)
+    team_id team;                   // empty: global
+    std::string text;               // "id: ..\nevent: ..\ndata: ..\n\n" once formatted
+    std::uint32_t raw = formatted;  // index in its chunk's events while not formatted
+  };
+  // The events of one publish(), kept whole while any of its entries is in the ring: a
+  // batch's events are moved once, not one by one.
+  struct chunk {
+    std::vector<event> events;
+    std::vector<entry> entries;
   };
   struct subscriber {
     stream_filter filter;
     std::shared_ptr<stream_writer> out;
   };
   static bool wants(const stream_filter& f, const entry& e);
-  static void format(entry& e);  // sets text from raw (no callbacks: see needs_callbacks)
+  // Sets text from the raw event (no callbacks: see needs_callbacks).
+  static void format(entry& e, const chunk& c);
   void run();
 
   live_hub_options options_;
 
   std::mutex inbox_mu_;  // guards inbox_, stop_, published_, taken_
   std::condition_variable inbox_cv_;
-  std::vector<event> inbox_;
+  std::vector<std::vector<event>> inbox_;
   std::uint64_t published_ = 0;  // batches handed to publish()
   std::uint64_t taken_ = 0;      // batches the thread took from the inbox
   bool stop_ = false;
@@ -125,7 +135,9 @@ class live_hub {
   mutable std::mutex mu_;  // guards the rest
   std::condition_variable done_cv_;
   std::uint64_t processed_ = 0;  // batches in the ring
-  std::deque<entry> ring_;
+  std::deque<chunk> ring_;       // oldest first; every chunk holds at least one live entry
+  std::size_t ring_skip_ = 0;    // entries of the first chunk already dropped from the ring
+  std::size_t ring_size_ = 0;    // entries in the ring
   std::uint64_t next_seq_;
   std::uint64_t next_subscription_ = 1;
   std::map<std::uint64_t, subscriber> subscribers_;

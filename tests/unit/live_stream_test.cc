@@ -191,6 +191,32 @@ TEST(live_stream, last_event_id_replays_what_the_ring_holds_or_resets) {
   EXPECT_EQ(s->summary(), "5:usage 6:usage");
 }
 
+// The ring keeps the newest entries whatever the size of the publishes that brought them:
+// part of a batch may go while the rest stays, and events not streamed take no place.
+TEST(live_stream, the_ring_keeps_the_newest_events_across_and_within_batches) {
+  live_hub hub(opts(3));
+  const event unstreamed{event_id{"team"}, t0, "tally", team_created{}};
+  hub.publish({usage("u-1", "acme", 1), unstreamed, usage("u-2", "acme", 2)});
+  hub.publish({unstreamed});
+  hub.publish({usage("u-3", "acme", 3), usage("u-4", "acme", 4), unstreamed});
+  hub.sync();  // the ring holds ids 2, 3, 4: the first batch's second event stays
+  auto resume = [&](std::uint64_t last) {
+    auto s = std::make_shared<sink>();
+    hub.subscribe({}, last, s);
+    return s->text();
+  };
+  EXPECT_NE(resume(1).find(R"("event_id":"u-2")"), std::string::npos);
+  EXPECT_EQ(resume(0), "event: reset\ndata: {}\n\n");
+  hub.publish({usage("u-5", "acme", 5), usage("u-6", "acme", 6), usage("u-7", "acme", 7),
+               usage("u-8", "acme", 8)});
+  hub.sync();  // one batch larger than the ring: its last three
+  auto s = std::make_shared<sink>();
+  hub.subscribe({}, 5, s);
+  EXPECT_EQ(s->summary(), "6:usage 7:usage 8:usage");
+  EXPECT_NE(s->text().find(R"("event_id":"u-6")"), std::string::npos);
+  EXPECT_EQ(resume(4), "event: reset\ndata: {}\n\n");
+}
+
 // With nobody subscribed the hub keeps events unformatted; a resuming subscriber must get
 // the very texts a live one got.
 TEST(live_stream, events_kept_while_nobody_listens_replay_as_live_ones_were_streamed) {
