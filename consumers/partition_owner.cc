@@ -353,29 +353,51 @@ void partition_owner::produce_events(std::int32_t partition, const std::vector<e
     if (done) done(true);
     return;
   }
+  // The events' texts in one buffer, as the elements of a batch: '[' e0 ',' e1 ... (each text
+  // is [starts[i], ends[i])).
+  std::string all;
+  all.reserve(events.size() * 700 + 2);
+  std::vector<std::size_t> starts(events.size()), ends(events.size());
+  all.push_back('[');
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (i > 0) all.push_back(',');
+    starts[i] = all.size();
+    append_event(all, events[i]);
+    ends[i] = all.size();
+  }
   // Cut into records of at most max_record_bytes of text (librdkafka's and the broker's message
   // size limits are 1 MB), each the one event or a batch of them.
-  std::vector<std::string> texts;
-  texts.reserve(events.size());
-  for (auto& e : events) texts.push_back(encode_event(e));
   std::vector<std::pair<std::size_t, std::size_t>> records;  // [begin, end) of events
   std::size_t begin = 0, bytes = 0;
-  for (std::size_t i = 0; i < texts.size(); ++i) {
-    if (i > begin && bytes + texts[i].size() + 1 > max_record_bytes) {
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const std::size_t size = ends[i] - starts[i];
+    if (i > begin && bytes + size + 1 > max_record_bytes) {
       records.emplace_back(begin, i);
       begin = i;
       bytes = 0;
     }
-    bytes += texts[i].size() + 1;
+    bytes += size + 1;
   }
-  records.emplace_back(begin, texts.size());
+  records.emplace_back(begin, events.size());
   auto* sink = new append_sink(*this, partition, records.size(), std::move(done));
+  std::string part;
   for (std::size_t r = 0; r < records.size(); ++r) {
     const auto [b, e] = records[r];
-    // A record of one event alone only for an append of one (its id is expected already); a
-    // longer append's records are batches, even of one, known by their print.
-    auto err = events.size() == 1 ? produce_event(partition, events[b], texts[b], sink)
-                                  : produce_batch(partition, events, texts, b, e, sink);
+    rd_kafka_resp_err_t err;
+    if (events.size() == 1) {
+      // A record of one event alone only for an append of one (its id is expected already); a
+      // longer append's records are batches, even of one, known by their print.
+      err = produce_event(partition, events[b],
+                          std::string_view(all).substr(starts[b], ends[b] - starts[b]), sink);
+    } else if (records.size() == 1) {
+      all.push_back(']');
+      err = produce_batch(partition, events[b], all, sink);
+    } else {
+      part.assign(1, '[');
+      part.append(all, starts[b], ends[e - 1] - starts[b]);
+      part.push_back(']');
+      err = produce_batch(partition, events[b], part, sink);
+    }
     if (err) {
       // The sink still waits for the records not handed over: they fail too.
       for (std::size_t k = r + 1; k < records.size(); ++k) sink->delivered({err, partition, -1});
@@ -384,17 +406,13 @@ void partition_owner::produce_events(std::int32_t partition, const std::vector<e
   }
 }
 
-rd_kafka_resp_err_t partition_owner::produce_batch(std::int32_t partition,
-                                                   const std::vector<event>& events,
-                                                   const std::vector<std::string>& texts,
-                                                   std::size_t begin, std::size_t end,
-                                                   append_sink* sink) {
+rd_kafka_resp_err_t partition_owner::produce_batch(std::int32_t partition, const event& first,
+                                                   std::string_view value, append_sink* sink) {
   // One record, a CloudEvents batch: one produce, one delivery report and one record to read
   // back for all of them. Known again by its first event's id, length and hash (the live
   // view's echo set is for single-event records).
-  const auto& team = event_team(events[begin]).str();
-  const std::string value = event_batch_of(texts, begin, end);
-  auto key = ledger_state::dedup_key(team, events[begin].id.str());
+  const auto& team = event_team(first).str();
+  auto key = ledger_state::dedup_key(team, first.id.str());
   const auto print = batch_print(value);
   {
     std::lock_guard own(own_mu_);
@@ -405,7 +423,7 @@ rd_kafka_resp_err_t partition_owner::produce_batch(std::int32_t partition,
 }
 
 rd_kafka_resp_err_t partition_owner::produce_event(std::int32_t partition, const event& e,
-                                                   const std::string& text, append_sink* sink) {
+                                                   std::string_view text, append_sink* sink) {
   const std::string time = format_rfc3339(e.time);
   const auto headers =
       cloudevent_header_views(e.id.str(), event_type_name(e.payload), e.source, time);

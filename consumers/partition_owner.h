@@ -169,10 +169,10 @@ class partition_owner final : public ledger_gateway {
   // writer may wait for it while the owner thread holds mu_).
   void produce_events(std::int32_t partition, const std::vector<event>& events,
                       std::function<void(bool)> done);
-  rd_kafka_resp_err_t produce_batch(std::int32_t partition, const std::vector<event>& events,
-                                    const std::vector<std::string>& texts, std::size_t begin,
-                                    std::size_t end, append_sink* sink);
-  rd_kafka_resp_err_t produce_event(std::int32_t partition, const event& e, const std::string& text,
+  // value: the batch's JSON text, first its first event's.
+  rd_kafka_resp_err_t produce_batch(std::int32_t partition, const event& first,
+                                    std::string_view value, append_sink* sink);
+  rd_kafka_resp_err_t produce_event(std::int32_t partition, const event& e, std::string_view text,
                                     append_sink* sink);
   // One record; a failure to enqueue is reported to sink as a failed delivery.
   rd_kafka_resp_err_t produce_record(std::int32_t partition, std::string_view key,

@@ -75,31 +75,40 @@ std::optional<time_ms> fast_rfc3339(std::string_view t) {
 }  // namespace
 
 std::string format_rfc3339(time_ms t) {
+  std::string out;
+  append_rfc3339(out, t);
+  return out;
+}
+
+void append_rfc3339(std::string& out, time_ms t) {
   // Civil-date arithmetic and fixed-width digits: no ostream (answers write several of these).
   auto day = date::floor<date::days>(to_sys(t));
   date::year_month_day ymd{day};
   const int year = static_cast<int>(ymd.year());
-  if (year < 0 || year > 9999) return date::format("%FT%TZ", to_sys(t));
+  if (year < 0 || year > 9999) {
+    out += date::format("%FT%TZ", to_sys(t));
+    return;
+  }
   std::int64_t ms_of_day = t - std::int64_t{day.time_since_epoch().count()} * 86'400'000;
-  std::string out(24, '0');
+  char text[24];
   auto put = [&](std::size_t at, unsigned v, int width) {
-    for (int i = width - 1; i >= 0; --i, v /= 10) out[at + i] = static_cast<char>('0' + v % 10);
+    for (int i = width - 1; i >= 0; --i, v /= 10) text[at + i] = static_cast<char>('0' + v % 10);
   };
   put(0, static_cast<unsigned>(year), 4);
-  out[4] = '-';
+  text[4] = '-';
   put(5, static_cast<unsigned>(ymd.month()), 2);
-  out[7] = '-';
+  text[7] = '-';
   put(8, static_cast<unsigned>(ymd.day()), 2);
-  out[10] = 'T';
+  text[10] = 'T';
   put(11, static_cast<unsigned>(ms_of_day / 3'600'000), 2);
-  out[13] = ':';
+  text[13] = ':';
   put(14, static_cast<unsigned>(ms_of_day / 60'000 % 60), 2);
-  out[16] = ':';
+  text[16] = ':';
   put(17, static_cast<unsigned>(ms_of_day / 1'000 % 60), 2);
-  out[19] = '.';
+  text[19] = '.';
   put(20, static_cast<unsigned>(ms_of_day % 1'000), 3);
-  out[23] = 'Z';
-  return out;
+  text[23] = 'Z';
+  out.append(text, sizeof text);
 }
 
 namespace {

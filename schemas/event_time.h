@@ -19,6 +19,8 @@ using time_ms = std::int64_t;  // UTC milliseconds since 1970-01-01
 
 // "2026-11-23T10:00:00.123Z" (milliseconds always present, UTC).
 std::string format_rfc3339(time_ms t);
+// The same appended to out (no string of its own: encoders write two per usage event).
+void append_rfc3339(std::string& out, time_ms t);
 
 // Accepts RFC 3339 date-times with 'Z' or a numeric offset and optional fractional seconds
 // (truncated to milliseconds).

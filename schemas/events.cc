@@ -693,19 +693,24 @@ boost::system::result<limit_set> decode_limit_set(std::string_view text) {
 }
 
 std::string encode_event(const event& e) {
-  // The envelope and a usage payload are written directly (one per report on the hot path);
-  // the other payloads go through Boost.JSON. Field order is fixed: "type" before "data".
   std::string out;
   out.reserve(640);
+  append_event(out, e);
+  return out;
+}
+
+void append_event(std::string& out, const event& e) {
+  // The envelope and a usage payload are written directly (one per report on the hot path);
+  // the other payloads go through Boost.JSON. Field order is fixed: "type" before "data".
   out.append(R"({"specversion":"1.0","id":)");
   append_json_string(out, e.id.str());
   out.append(R"(,"source":)");
   append_json_string(out, e.source);
   out.append(R"(,"type":)");
   append_json_string(out, event_type_name(e.payload));
-  out.append(R"(,"time":)");
-  append_json_string(out, format_rfc3339(e.time));
-  out.append(R"(,"subject":)");
+  out.append(R"(,"time":")");
+  append_rfc3339(out, e.time);  // nothing in it to escape
+  out.append(R"(","subject":)");
   append_json_string(out, event_team(e).str());
   out.append(R"(,"datacontenttype":"application/json","data":)");
   if (auto* u = std::get_if<usage_recorded>(&e.payload)) {
@@ -716,7 +721,6 @@ std::string encode_event(const event& e) {
     out.append(json::serialize(data_of(e.payload)));
   }
   out.push_back('}');
-  return out;
 }
 
 namespace {

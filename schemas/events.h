@@ -185,6 +185,8 @@ const team_id& event_team(const event& e);
 
 // Structured-mode CloudEvent JSON.
 std::string encode_event(const event& e);
+// The same text appended to out.
+void append_event(std::string& out, const event& e);
 // The id of an event as encode_event writes it, read from the head of the text without decoding
 // the rest; nullopt when the text does not start as encode_event starts it, or the id holds a
 // character that JSON escapes.

@@ -5,48 +5,42 @@
 namespace tally {
 
 void append_usage_data(std::string& out, const usage_decided& e) {
-  bool first = true;
-  auto key = [&](std::string_view k) {  // keys are literals: nothing to escape
-    if (!first) out.push_back(',');
-    first = false;
-    out.push_back('"');
-    out.append(k).append("\":");
-  };
-  auto str = [&](std::string_view k, std::string_view v) {
-    key(k);
+  // Each key is written with its quotes, colon and leading comma as one literal.
+  auto str = [&](std::string_view key, std::string_view v) {
+    out.append(key);
     append_json_string(out, v);
   };
-  auto num = [&](std::string_view k, std::int64_t v) {
-    key(k);
+  auto num = [&](std::string_view key, std::int64_t v) {
+    out.append(key);
     append_json_int(out, v);
   };
-  out.push_back('{');
-  str("team_id", e.team.str());
-  str("agent_id", e.agent.str());
-  str("session_id", e.session.str());
-  str("task_id", e.task.str());
-  str("model", e.model);
-  str("effort", e.effort);
-  num("input_tokens", e.tokens.input);
-  num("output_tokens", e.tokens.output);
-  num("cache_creation_input_tokens", e.tokens.cache_creation);
-  num("cache_read_input_tokens", e.tokens.cache_read);
-  num("cost_nanos", e.cost.count);
-  str("cost_source", to_string(e.source));
-  str("price_version", e.price_version);
-  str("occurred_at", format_rfc3339(e.occurred_at));
-  str("day", e.day);
-  str("month", e.month);
-  key("over_budget");
-  out.append(e.over_budget ? "true" : "false");
-  str("action", e.stop ? "stop" : "continue");
-  str("reason", e.reason);
-  num("epoch", e.epoch);
+  str(R"({"team_id":)", e.team.str());
+  str(R"(,"agent_id":)", e.agent.str());
+  str(R"(,"session_id":)", e.session.str());
+  str(R"(,"task_id":)", e.task.str());
+  str(R"(,"model":)", e.model);
+  str(R"(,"effort":)", e.effort);
+  num(R"(,"input_tokens":)", e.tokens.input);
+  num(R"(,"output_tokens":)", e.tokens.output);
+  num(R"(,"cache_creation_input_tokens":)", e.tokens.cache_creation);
+  num(R"(,"cache_read_input_tokens":)", e.tokens.cache_read);
+  num(R"(,"cost_nanos":)", e.cost.count);
+  str(R"(,"cost_source":)", to_string(e.source));
+  str(R"(,"price_version":)", e.price_version);
+  out.append(R"(,"occurred_at":")");
+  append_rfc3339(out, e.occurred_at);  // digits, '-', ':', '.', 'T', 'Z': nothing to escape
+  out.push_back('"');
+  str(R"(,"day":)", e.day);
+  str(R"(,"month":)", e.month);
+  out.append(e.over_budget ? R"(,"over_budget":true)" : R"(,"over_budget":false)");
+  out.append(e.stop ? R"(,"action":"stop")" : R"(,"action":"continue")");
+  str(R"(,"reason":)", e.reason);
+  num(R"(,"epoch":)", e.epoch);
   if (e.report) {
-    num("report_partition", e.report->partition);
-    num("report_offset", e.report->offset);
+    num(R"(,"report_partition":)", e.report->partition);
+    num(R"(,"report_offset":)", e.report->offset);
   }
-  if (!e.request_hash.empty()) str("request_hash", e.request_hash);
+  if (!e.request_hash.empty()) str(R"(,"request_hash":)", e.request_hash);
   out.push_back('}');
 }
 
