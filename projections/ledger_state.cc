@@ -839,6 +839,22 @@ fold_outcome ledger_state::apply(const event& e) {
   return fold_outcome::applied;
 }
 
+namespace {
+
+// Appends rows to out in key order (then value: the same order whatever the run), each moved
+// once: sorting the rows themselves moves two strings at every swap. In order, the store's
+// memtable inserts each row next to the one before.
+template <class Rows>
+void append_sorted(Rows& rows, column cf, std::vector<ledger_state::change>& out) {
+  std::vector<std::pair<std::string, std::string>*> order;
+  order.reserve(rows.size());
+  for (auto& r : rows) order.push_back(&r);
+  std::sort(order.begin(), order.end(), [](const auto* a, const auto* b) { return *a < *b; });
+  for (auto* r : order) out.push_back({cf, std::move(r->first), std::move(r->second)});
+}
+
+}  // namespace
+
 std::vector<ledger_state::change> ledger_state::drain() {
   std::vector<change> out;
   out.reserve(dirty_count());
@@ -860,16 +876,14 @@ std::vector<ledger_state::change> ledger_state::drain() {
     keys.clear();
     if (static_cast<column>(c) == column::dedup) {
       marker_index_.clear();
-      std::sort(markers_.begin(), markers_.end());
-      for (auto& [k, v] : markers_) {
-        if (!source_) drained_markers_.emplace(k, v);
-        out.push_back({column::dedup, std::move(k), std::move(v)});
+      if (!source_) {
+        for (auto& [k, v] : markers_) drained_markers_.emplace(k, v);
       }
+      append_sorted(markers_, column::dedup, out);
       markers_.clear();
     }
   }
-  std::sort(usage_rows_.begin(), usage_rows_.end());
-  for (auto& [k, v] : usage_rows_) out.push_back({column::usage, std::move(k), std::move(v)});
+  append_sorted(usage_rows_, column::usage, out);
   usage_rows_.clear();
   return out;
 }
