@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <vector>
 
 namespace tally {
@@ -92,6 +93,30 @@ void append_i64(std::string& out, std::int64_t v) {
   out.append(buf, p);
 }
 
+std::string encode_usage_log_row_escaped(const usage_decided& u, bool rejected) {
+  std::string v;
+  v.reserve(128 + u.model.size() + u.reason.size());
+  v.append("v1\t").append(u.day).push_back('\t');
+  append_i64(v, u.occurred_at);
+  v.append(rejected ? "\tJ\t" : "\tR\t");
+  v.append(u.agent.str()).push_back('\t');
+  v.append(u.session.str()).push_back('\t');
+  v.append(u.task.str()).push_back('\t');
+  append_escaped(v, u.model);
+  v.push_back('\t');
+  append_escaped(v, u.effort);
+  for (auto n : {u.tokens.input, u.tokens.output, u.tokens.cache_creation, u.tokens.cache_read,
+                 u.cost.count, static_cast<std::int64_t>(u.source)}) {
+    v.push_back('\t');
+    append_i64(v, n);
+  }
+  v.push_back('\t');
+  append_escaped(v, u.price_version);
+  v.push_back('\t');
+  append_escaped(v, u.reason);
+  return v;
+}
+
 }  // namespace
 
 std::string usage_log_key(const team_id& team, time_ms occurred_at, const event_id& id) {
@@ -115,27 +140,52 @@ std::string usage_log_prefix(const team_id& team) {
 }
 
 std::string encode_usage_log_row(const usage_decided& u, bool rejected) {
-  std::string v;
-  v.reserve(128 + u.model.size() + u.reason.size());
-  v.append("v1\t").append(u.day).push_back('\t');
-  append_i64(v, u.occurred_at);
-  v.append(rejected ? "\tJ\t" : "\tR\t");
-  v.append(u.agent.str()).push_back('\t');
-  v.append(u.session.str()).push_back('\t');
-  v.append(u.task.str()).push_back('\t');
-  append_escaped(v, u.model);
-  v.push_back('\t');
-  append_escaped(v, u.effort);
+  // One row per usage event, written by the fold: the usual row (nothing to escape, short
+  // text) is put together in a buffer on the stack and copied once.
+  constexpr std::size_t fixed = 3 + 1 + 20 + 3 + 6 * (1 + 20) + 8;  // tags, numbers, tabs
+  const std::size_t text = u.day.size() + u.agent.str().size() + u.session.str().size() +
+                           u.task.str().size() + u.model.size() + u.effort.size() +
+                           u.price_version.size() + u.reason.size();
+  char buf[512];
+  auto plain = [](std::string_view x) {
+    bool ok = true;
+    for (char c : x) ok &= c != '%' && c != '\t' && c != '\r' && c != '\n';
+    return ok;
+  };
+  if (fixed + text > sizeof buf || !plain(u.model) || !plain(u.effort) || !plain(u.price_version) ||
+      !plain(u.reason)) {
+    return encode_usage_log_row_escaped(u, rejected);
+  }
+  char* p = buf;
+  auto put = [&](std::string_view x) {
+    std::memcpy(p, x.data(), x.size());
+    p += x.size();
+  };
+  auto num = [&](std::int64_t v) { p = std::to_chars(p, buf + sizeof buf, v).ptr; };
+  put("v1\t");
+  put(u.day);
+  *p++ = '\t';
+  num(u.occurred_at);
+  put(rejected ? "\tJ\t" : "\tR\t");
+  put(u.agent.str());
+  *p++ = '\t';
+  put(u.session.str());
+  *p++ = '\t';
+  put(u.task.str());
+  *p++ = '\t';
+  put(u.model);
+  *p++ = '\t';
+  put(u.effort);
   for (auto n : {u.tokens.input, u.tokens.output, u.tokens.cache_creation, u.tokens.cache_read,
                  u.cost.count, static_cast<std::int64_t>(u.source)}) {
-    v.push_back('\t');
-    append_i64(v, n);
+    *p++ = '\t';
+    num(n);
   }
-  v.push_back('\t');
-  append_escaped(v, u.price_version);
-  v.push_back('\t');
-  append_escaped(v, u.reason);
-  return v;
+  *p++ = '\t';
+  put(u.price_version);
+  *p++ = '\t';
+  put(u.reason);
+  return std::string(buf, p);
 }
 
 std::optional<usage_log_row> decode_usage_log_row(std::string_view key, std::string_view value) {

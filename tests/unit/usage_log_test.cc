@@ -87,6 +87,28 @@ TEST(usage_log, row_round_trip_and_key_order) {
   EXPECT_FALSE(decode_usage_log_row("acme", encode_usage_log_row(u, true)));
 }
 
+// The usual row (nothing to escape) is written on a faster path than a row with free text to
+// escape or longer than that path's buffer: the text is the same.
+TEST(usage_log, plain_rows_and_long_rows_have_the_one_format) {
+  auto e = usage_event("u1", t0, false);
+  auto u = std::get<usage_recorded>(e.payload);
+  u.model = "opus-4";
+  const std::string source = std::to_string(static_cast<int>(u.source));
+  EXPECT_EQ(encode_usage_log_row(u, false), "v1\t2026-11-23\t" + std::to_string(t0) +
+                                                "\tR\teng-1\ts-1\t\topus-4\tmax\t1\t2\t3\t4\t"
+                                                "12000000\t" +
+                                                source + "\tv2\t");
+  u.model = std::string(600, 'm');
+  u.reason = "limit_reached:team:day";
+  const auto key = usage_log_key(u.team, u.occurred_at, e.id);
+  auto r = decode_usage_log_row(key, encode_usage_log_row(u, true));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->model, u.model);
+  EXPECT_EQ(r->reason, u.reason);
+  EXPECT_TRUE(r->rejected);
+  EXPECT_EQ(r->cost.count, 12'000'000);
+}
+
 TEST(usage_log, the_fold_writes_a_row_per_decided_event_and_a_replay_the_same_rows) {
   ledger_state a;
   for (auto& e : log_events()) a.apply(e);
