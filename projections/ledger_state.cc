@@ -600,12 +600,8 @@ bool ledger_state::seen(const team_id& t, const event_id& id) {
 
 const std::string* ledger_state::in_flight_marker(std::string_view key) const {
   if (!in_flight_) return nullptr;
-  auto& c = in_flight_->changes;
-  auto first = c.begin() + static_cast<std::ptrdiff_t>(in_flight_->markers_from);
-  auto last = c.begin() + static_cast<std::ptrdiff_t>(in_flight_->markers_to);
-  auto it = std::lower_bound(first, last, key,
-                             [](const change& x, std::string_view k) { return x.key < k; });
-  return it != last && it->key == key ? &it->value : nullptr;
+  auto it = in_flight_->marker_at.find(key);
+  return it == in_flight_->marker_at.end() ? nullptr : &in_flight_->changes[it->second].value;
 }
 
 void ledger_state::prefetch_markers(const std::vector<std::string>& keys) {
@@ -901,6 +897,10 @@ std::shared_ptr<const ledger_state::batch> ledger_state::drain_batch() {
   b->markers_from = static_cast<std::size_t>(first - b->changes.begin());
   b->markers_to = static_cast<std::size_t>(std::find_if_not(first, b->changes.end(), is_marker) -
                                            b->changes.begin());
+  b->marker_at.reserve(b->markers_to - b->markers_from);
+  for (std::size_t i = b->markers_from; i < b->markers_to; ++i) {
+    b->marker_at.emplace(b->changes[i].key, i);
+  }
   b->has_outbox = std::any_of(b->changes.begin(), b->changes.end(),
                               [](const change& c) { return c.cf == column::outbox; });
   in_flight_ = b;
