@@ -383,8 +383,9 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
   struct item {
     usage_report r;
     std::optional<std::string> model;
-    int status = 0;  // HTTP status of this item
-    std::string outcome, reason;
+    int status = 0;            // HTTP status of this item
+    std::string_view outcome;  // a literal: "recorded", "rejected", "duplicate" or "invalid"
+    std::string reason;
     std::optional<decision> d;  // its events are moved to the append
     // What the answer says of the decided usage event (the event itself goes to the ledger).
     bool decided = false, over_budget = false, stop = false;
