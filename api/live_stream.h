@@ -3,12 +3,14 @@
 // Events, numbers them, keeps the last ring_capacity of them for resumption (Last-Event-ID) and
 // writes each to the subscribers whose filter takes it.
 //
-// Operation: publish() (the owner thread, after the WriteBatch is committed) copies the relevant
-// events into an inbox under a lock of its own and wakes the hub's thread; that thread formats
-// the SSE text, appends it to the ring and writes it to the matching subscribers' stream
-// writers. Neither the fold nor a subscriber waits for another subscriber: a writer's queue is
-// bounded by the HTTP server, and a subscriber whose write is refused (gone, or overflowed) is
-// dropped.
+// Operation: publish() (the owner thread, after the WriteBatch is committed) moves the flush's
+// events into an inbox under a lock of its own and wakes the hub's thread; that thread keeps them
+// as one chunk, numbers the ones it streams (entries pointing into the chunk), formats their SSE
+// text when someone listens (else when a resuming subscriber asks), writes it to the matching
+// subscribers' stream writers and keeps the newest ring_capacity entries (a chunk stays, with
+// every event of its flush, while one of its entries does). Neither the fold nor a
+// subscriber waits for another subscriber: a writer's queue is bounded by the HTTP server, and a
+// subscriber whose write is refused (gone, or overflowed) is dropped.
 //
 // Concurrency: every member is safe from any thread. publish() takes only the inbox lock;
 // subscribe() / unsubscribe() and the hub thread take the hub lock (a writer's write() never
