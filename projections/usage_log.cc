@@ -28,11 +28,16 @@ void append_time(std::string& out, time_ms t) {
   out.append(digits, 13);
 }
 
-void append_escaped(std::string& out, std::string_view s) {
-  // The usual case: nothing to escape (a plain loop: find_first_of searches its set per byte).
+// Whether free text holds a character the row escapes (a plain loop: find_first_of searches its
+// set per byte).
+bool needs_escape(std::string_view x) {
   bool plain = true;
-  for (char c : s) plain &= c != '%' && c != '\t' && c != '\r' && c != '\n';
-  if (plain) {
+  for (char c : x) plain &= c != '%' && c != '\t' && c != '\r' && c != '\n';
+  return !plain;
+}
+
+void append_escaped(std::string& out, std::string_view s) {
+  if (!needs_escape(s)) {  // the usual case
     out.append(s);
     return;
   }
@@ -93,29 +98,55 @@ void append_i64(std::string& out, std::int64_t v) {
   out.append(buf, p);
 }
 
-std::string encode_usage_log_row_escaped(const usage_decided& u, bool rejected) {
-  std::string v;
-  v.reserve(128 + u.model.size() + u.reason.size());
-  v.append("v1\t").append(u.day).push_back('\t');
-  append_i64(v, u.occurred_at);
-  v.append(rejected ? "\tJ\t" : "\tR\t");
-  v.append(u.agent.str()).push_back('\t');
-  v.append(u.session.str()).push_back('\t');
-  v.append(u.task.str()).push_back('\t');
-  append_escaped(v, u.model);
-  v.push_back('\t');
-  append_escaped(v, u.effort);
+// The row's layout, written through out: put (text as it is), text (free text, escaped when it
+// must be) and num. One layout for the two writers below.
+template <class Out>
+void write_row(Out& out, const usage_decided& u, bool rejected) {
+  out.put("v1\t");
+  out.put(u.day);
+  out.put("\t");
+  out.num(u.occurred_at);
+  out.put(rejected ? "\tJ\t" : "\tR\t");
+  out.put(u.agent.str());
+  out.put("\t");
+  out.put(u.session.str());
+  out.put("\t");
+  out.put(u.task.str());
+  out.put("\t");
+  out.text(u.model);
+  out.put("\t");
+  out.text(u.effort);
   for (auto n : {u.tokens.input, u.tokens.output, u.tokens.cache_creation, u.tokens.cache_read,
                  u.cost.count, static_cast<std::int64_t>(u.source)}) {
-    v.push_back('\t');
-    append_i64(v, n);
+    out.put("\t");
+    out.num(n);
   }
-  v.push_back('\t');
-  append_escaped(v, u.price_version);
-  v.push_back('\t');
-  append_escaped(v, u.reason);
-  return v;
+  out.put("\t");
+  out.text(u.price_version);
+  out.put("\t");
+  out.text(u.reason);
 }
+
+// Into a string, escaping free text.
+struct string_out {
+  std::string& s;
+  void put(std::string_view x) { s.append(x); }
+  void text(std::string_view x) { append_escaped(s, x); }
+  void num(std::int64_t v) { append_i64(s, v); }
+};
+
+// Into a buffer of the caller's that the caller made sure is large enough, for free text that
+// needs no escape.
+struct buffer_out {
+  char* p;
+  char* end;
+  void put(std::string_view x) {
+    std::memcpy(p, x.data(), x.size());
+    p += x.size();
+  }
+  void text(std::string_view x) { put(x); }
+  void num(std::int64_t v) { p = std::to_chars(p, end, v).ptr; }
+};
 
 }  // namespace
 
@@ -147,45 +178,17 @@ std::string encode_usage_log_row(const usage_decided& u, bool rejected) {
                            u.task.str().size() + u.model.size() + u.effort.size() +
                            u.price_version.size() + u.reason.size();
   char buf[512];
-  auto plain = [](std::string_view x) {
-    bool ok = true;
-    for (char c : x) ok &= c != '%' && c != '\t' && c != '\r' && c != '\n';
-    return ok;
-  };
-  if (fixed + text > sizeof buf || !plain(u.model) || !plain(u.effort) || !plain(u.price_version) ||
-      !plain(u.reason)) {
-    return encode_usage_log_row_escaped(u, rejected);
+  if (fixed + text <= sizeof buf && !needs_escape(u.model) && !needs_escape(u.effort) &&
+      !needs_escape(u.price_version) && !needs_escape(u.reason)) {
+    buffer_out out{buf, buf + sizeof buf};
+    write_row(out, u, rejected);
+    return std::string(buf, out.p);
   }
-  char* p = buf;
-  auto put = [&](std::string_view x) {
-    std::memcpy(p, x.data(), x.size());
-    p += x.size();
-  };
-  auto num = [&](std::int64_t v) { p = std::to_chars(p, buf + sizeof buf, v).ptr; };
-  put("v1\t");
-  put(u.day);
-  *p++ = '\t';
-  num(u.occurred_at);
-  put(rejected ? "\tJ\t" : "\tR\t");
-  put(u.agent.str());
-  *p++ = '\t';
-  put(u.session.str());
-  *p++ = '\t';
-  put(u.task.str());
-  *p++ = '\t';
-  put(u.model);
-  *p++ = '\t';
-  put(u.effort);
-  for (auto n : {u.tokens.input, u.tokens.output, u.tokens.cache_creation, u.tokens.cache_read,
-                 u.cost.count, static_cast<std::int64_t>(u.source)}) {
-    *p++ = '\t';
-    num(n);
-  }
-  *p++ = '\t';
-  put(u.price_version);
-  *p++ = '\t';
-  put(u.reason);
-  return std::string(buf, p);
+  std::string v;
+  v.reserve(128 + u.model.size() + u.reason.size());
+  string_out out{v};
+  write_row(out, u, rejected);
+  return v;
 }
 
 std::optional<usage_log_row> decode_usage_log_row(std::string_view key, std::string_view value) {
