@@ -578,11 +578,20 @@ std::optional<original_answer> ledger_state::original(const team_id& t, const ev
   return decode_original(*m);
 }
 
+namespace {
+
+// The dedup key team '/' id (keys.h), written over out.
+void assign_dedup_key(std::string& out, std::string_view team, std::string_view id) {
+  out.reserve(team.size() + id.size() + 1);
+  out.assign(team).push_back('/');
+  out.append(id);
+}
+
+}  // namespace
+
 std::string ledger_state::dedup_key(std::string_view team, std::string_view id) {
   std::string key;
-  key.reserve(team.size() + id.size() + 1);
-  key.append(team).push_back('/');
-  key.append(id);
+  assign_dedup_key(key, team, id);
   return key;
 }
 
@@ -593,8 +602,7 @@ void ledger_state::report_done(std::int32_t partition, std::int64_t offset) {
 
 bool ledger_state::seen(const team_id& t, const event_id& id) {
   // The key in a reused buffer: a decision asks this of every report.
-  seen_key_.assign(t.str()).push_back('/');
-  seen_key_.append(id.str());
+  assign_dedup_key(seen_key_, t.str(), id.str());
   return marker(seen_key_, true).has_value();
 }
 

@@ -834,26 +834,16 @@ boost::system::result<event> decode_event(std::string_view text) {
   return decode_event_impl(text, false, in_place_used);
 }
 
-std::string event_batch_of(const std::vector<std::string>& texts, std::size_t begin,
-                           std::size_t end) {
-  std::size_t size = 2;
-  for (std::size_t i = begin; i < end; ++i) size += texts[i].size() + 1;
+std::string encode_event_batch(const std::vector<event>& events) {
   std::string out;
-  out.reserve(size);
+  out.reserve(events.size() * 700 + 2);
   out.push_back('[');
-  for (std::size_t i = begin; i < end; ++i) {
-    if (i > begin) out.push_back(',');
-    out += texts[i];
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    append_event(out, events[i]);
   }
   out.push_back(']');
   return out;
-}
-
-std::string encode_event_batch(const std::vector<event>& events) {
-  std::vector<std::string> texts;
-  texts.reserve(events.size());
-  for (auto& e : events) texts.push_back(encode_event(e));
-  return event_batch_of(texts, 0, texts.size());
 }
 
 std::optional<std::string_view> encoded_batch_first_id(std::string_view json) {

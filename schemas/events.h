@@ -218,9 +218,6 @@ boost::system::result<event> decode_event(std::string_view json);
 // ledger record holds the events of one append this way when there are several.
 inline constexpr std::string_view event_batch_content_type = "application/cloudevents-batch+json";
 std::string encode_event_batch(const std::vector<event>& events);
-// The same from the events' texts (encode_event's), [begin, end) of them.
-std::string event_batch_of(const std::vector<std::string>& texts, std::size_t begin,
-                           std::size_t end);
 // The events of a ledger record: a batch, or one event. An error when the batch is not a
 // non-empty array of events or any of them does not decode (the record is skipped whole).
 boost::system::result<std::vector<event>> decode_ledger_record(std::string_view text);
