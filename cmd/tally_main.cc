@@ -19,6 +19,7 @@
 #include "consumers/control.h"
 #include "consumers/outbox_publisher.h"
 #include "consumers/partition_owner.h"
+#include "consumers/thread_priority.h"
 #include "projections/budget.h"
 #include "projections/store.h"
 #include "schemas/config.h"
@@ -107,6 +108,7 @@ struct common_options {
   // On 2 cores with the broker beside it one io thread served more than two did (budget reads
   // p99 1.1 vs 1.9 ms at the same rate, usage POSTs 22-27k vs 19-22k req/s).
   int http_threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency() / 2));
+  int pipeline_nice = tally::default_pipeline_nice;
   std::string dashboard_dir;  // empty: <directory of this executable>/dashboard
 };
 
@@ -174,6 +176,7 @@ int run_owner(const common_options& o, bool replay) {
   oo.late_grace_ms = config.late_grace_ms;
   oo.future_skew_ms = config.future_skew_ms;
   oo.source = "tally/" + o.node_id;
+  oo.pipeline_nice = o.pipeline_nice;
   // serve publishes the alerts the fold put in the outbox; replay only rebuilds the outbox, and
   // the next serve drops what the alerts topic already holds.
   std::unique_ptr<tally::outbox_publisher> outbox;
@@ -345,6 +348,10 @@ int main(int argc, char** argv) {
   add_common(serve);
   serve->add_option("--listen", o.listen, "HTTP API address HOST:PORT (port 0: any; off: none)");
   serve->add_option("--http-threads", o.http_threads, "HTTP io threads (default: half the cores)");
+  serve
+      ->add_option("--pipeline-nice", o.pipeline_nice,
+                   "nice levels the append and store-writer threads run below the io threads")
+      ->check(CLI::Range(0, 19));
   serve->add_option("--dashboard-dir", o.dashboard_dir,
                     "the built dashboard served at / (default: <dir of tally>/dashboard)");
   auto* replay = app.add_subcommand("replay", "wipe the projections and fold the ledger again");

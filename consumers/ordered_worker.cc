@@ -7,10 +7,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include "consumers/thread_priority.h"
+
 namespace tally {
 
-ordered_worker::ordered_worker(std::string thread_name)
-    : name_(std::move(thread_name)), thread_([this] { run(); }) {}
+ordered_worker::ordered_worker(std::string thread_name, int nice)
+    : name_(std::move(thread_name)), nice_(nice), thread_([this] { run(); }) {}
 
 ordered_worker::~ordered_worker() {
   {
@@ -49,6 +51,7 @@ void ordered_worker::wait_until(std::uint64_t n) {
 
 void ordered_worker::run() {
   pthread_setname_np(pthread_self(), name_.substr(0, 15).c_str());
+  if (!lower_thread_priority(nice_)) spdlog::warn("{}: cannot lower its CPU priority", name_);
   std::deque<std::function<void()>> batch;
   for (;;) {
     {

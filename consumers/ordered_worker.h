@@ -19,7 +19,8 @@ namespace tally {
 
 class ordered_worker {
  public:
-  explicit ordered_worker(std::string thread_name);
+  // nice: how many levels below the process's CPU priority the thread runs (thread_priority.h).
+  explicit ordered_worker(std::string thread_name, int nice = 0);
   ~ordered_worker();
   ordered_worker(const ordered_worker&) = delete;
   ordered_worker& operator=(const ordered_worker&) = delete;
@@ -37,6 +38,7 @@ class ordered_worker {
   void run();
 
   const std::string name_;
+  const int nice_;
   mutable std::mutex mu_;
   std::condition_variable work_cv_;  // the thread waits for tasks
   std::condition_variable done_cv_;  // wait_until waits for the thread

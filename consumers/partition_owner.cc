@@ -45,26 +45,29 @@ partition_owner::partition_owner(owner_options options, ledger_store& store, pro
       policy_(policy),
       state_(&store),
       live_(state_),
-      writer_(store, [this](store_writer::job& j) {
-        counters_.flushes.fetch_add(1, std::memory_order_relaxed);
-        counters_.stored.fetch_add(j.events, std::memory_order_relaxed);
-        if (options_.after_outbox_flush && j.batch->has_outbox) options_.after_outbox_flush();
-        if (!options_.after_flush) return;
-        if (!j.folded.empty()) options_.after_flush(j.folded);
-        // Then the events decided here that the batch holds, an append at a time (not moved
-        // into one vector first).
-        std::deque<std::pair<std::uint64_t, std::vector<event>>> own;
-        {
-          std::lock_guard lock(own_folded_mu_);
-          while (!own_folded_.empty() && own_folded_.front().first <= j.appends) {
-            own.push_back(std::move(own_folded_.front()));
-            own_folded_.pop_front();
-          }
-        }
-        for (auto& [append, events] : own) {
-          if (!events.empty()) options_.after_flush(events);
-        }
-      }) {
+      writer_(
+          store,
+          [this](store_writer::job& j) {
+            counters_.flushes.fetch_add(1, std::memory_order_relaxed);
+            counters_.stored.fetch_add(j.events, std::memory_order_relaxed);
+            if (options_.after_outbox_flush && j.batch->has_outbox) options_.after_outbox_flush();
+            if (!options_.after_flush) return;
+            if (!j.folded.empty()) options_.after_flush(j.folded);
+            // Then the events decided here that the batch holds, an append at a time (not moved
+            // into one vector first).
+            std::deque<std::pair<std::uint64_t, std::vector<event>>> own;
+            {
+              std::lock_guard lock(own_folded_mu_);
+              while (!own_folded_.empty() && own_folded_.front().first <= j.appends) {
+                own.push_back(std::move(own_folded_.front()));
+                own_folded_.pop_front();
+              }
+            }
+            for (auto& [append, events] : own) {
+              if (!events.empty()) options_.after_flush(events);
+            }
+          },
+          options_.pipeline_nice) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   set(conf, "bootstrap.servers", options_.brokers);
   set(conf, "group.id", options_.group_id);

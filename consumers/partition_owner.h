@@ -59,6 +59,7 @@
 #include "consumers/ledger_gateway.h"
 #include "consumers/ordered_worker.h"
 #include "consumers/store_writer.h"
+#include "consumers/thread_priority.h"
 #include "producers/producer.h"
 #include "projections/decide.h"
 #include "projections/store.h"
@@ -77,7 +78,10 @@ struct owner_options {
   bool decide_reports = true;              // subscribe to the reports topic too
   time_ms late_grace_ms = 7 * 86'400'000;  // reports older than this are refused
   time_ms future_skew_ms = 5 * 60'000;     // reports further ahead are refused
-  std::string source = "tally";            // CloudEvents source of decided events
+  // Nice levels below the process's CPU priority of the append thread and the store writer, so
+  // the threads that decide come first for a core (consumers/thread_priority.h); 0: the same.
+  int pipeline_nice = default_pipeline_nice;
+  std::string source = "tally";  // CloudEvents source of decided events
   // Called on the store writer's thread once a WriteBatch that wrote outbox rows is committed
   // (the outbox publisher's notify); must not block.
   std::function<void()> after_outbox_flush;
@@ -240,7 +244,7 @@ class partition_owner final : public ledger_gateway {
   static std::pair<std::size_t, std::size_t> batch_print(std::string_view value);
   // Encodes and produces the appends in the order they were decided; the store writer waits on
   // it, so it is destroyed after the writer (declared before it).
-  ordered_worker appender_{"tally-append"};
+  ordered_worker appender_{"tally-append", options_.pipeline_nice};
   batch_decoder decoder_;  // decodes ledger records ahead of the fold (after items_: it reads them)
   store_writer writer_;    // last member: its thread stops before the rest is destroyed
 };

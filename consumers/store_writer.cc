@@ -4,10 +4,14 @@
 
 #include <stdexcept>
 
+#include <spdlog/spdlog.h>
+
+#include "consumers/thread_priority.h"
+
 namespace tally {
 
-store_writer::store_writer(ledger_store& store, std::function<void(job&)> done)
-    : store_(store), done_(std::move(done)), thread_([this] { run(); }) {}
+store_writer::store_writer(ledger_store& store, std::function<void(job&)> done, int nice)
+    : store_(store), done_(std::move(done)), nice_(nice), thread_([this] { run(); }) {}
 
 store_writer::~store_writer() {
   {
@@ -42,6 +46,7 @@ bool store_writer::idle() const {
 
 void store_writer::run() {
   pthread_setname_np(pthread_self(), "tally-writer");
+  if (!lower_thread_priority(nice_)) spdlog::warn("tally-writer: cannot lower its CPU priority");
   for (;;) {
     job j;
     {

@@ -33,7 +33,8 @@ class store_writer {
     // `done` apart from folded).
     std::uint64_t appends = 0;
   };
-  store_writer(ledger_store& store, std::function<void(job&)> done);
+  // nice: how many levels below the process's CPU priority the thread runs (thread_priority.h).
+  store_writer(ledger_store& store, std::function<void(job&)> done, int nice = 0);
   ~store_writer();  // finishes the write in flight, then stops
   store_writer(const store_writer&) = delete;
   store_writer& operator=(const store_writer&) = delete;
@@ -51,6 +52,7 @@ class store_writer {
 
   ledger_store& store_;
   std::function<void(job&)> done_;
+  const int nice_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::optional<job> next_;  // submitted, not yet written
