@@ -901,13 +901,10 @@ std::shared_ptr<const ledger_state::batch> ledger_state::drain_batch() {
                                             [](const change& c) { return c.cf == column::usage; }) -
                                b->changes.begin());
   auto is_marker = [](const change& c) { return c.cf == column::dedup; };
-  auto first = std::find_if(b->changes.begin(), b->changes.end(), is_marker);
-  b->markers_from = static_cast<std::size_t>(first - b->changes.begin());
-  b->markers_to = static_cast<std::size_t>(std::find_if_not(first, b->changes.end(), is_marker) -
-                                           b->changes.begin());
-  b->marker_at.reserve(b->markers_to - b->markers_from);
-  for (std::size_t i = b->markers_from; i < b->markers_to; ++i) {
-    b->marker_at.emplace(b->changes[i].key, i);
+  b->marker_at.reserve(
+      static_cast<std::size_t>(std::count_if(b->changes.begin(), b->changes.end(), is_marker)));
+  for (std::size_t i = 0; i < b->changes.size(); ++i) {
+    if (is_marker(b->changes[i])) b->marker_at.emplace(b->changes[i].key, i);
   }
   b->has_outbox = std::any_of(b->changes.begin(), b->changes.end(),
                               [](const change& c) { return c.cf == column::outbox; });

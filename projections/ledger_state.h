@@ -209,10 +209,9 @@ class ledger_state {
   // the cache keeps the rows it drained (clean) and the usage log scans the batch's usage rows.
   struct batch {
     std::vector<change> changes;
-    std::size_t usage_from = 0;                    // changes[usage_from..] are the usage log rows
-    std::size_t markers_from = 0, markers_to = 0;  // the dedup markers, sorted by key
-    // Their keys (views into changes) -> index: the new events of a decision are looked up
-    // here, and a hash probe costs less than a search of a few thousand keys.
+    std::size_t usage_from = 0;  // changes[usage_from..] are the usage log rows
+    // The dedup markers' keys (views into changes) -> index: the new events of a decision are
+    // looked up here, and a hash probe costs less than a search of a few thousand keys.
     absl::flat_hash_map<std::string_view, std::size_t, string_hash, std::equal_to<>> marker_at;
     bool has_outbox = false;  // some change is in the outbox column
   };
