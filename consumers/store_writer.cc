@@ -58,8 +58,8 @@ void store_writer::run() {
     }
     std::string error;
     try {
-      if (j.before_write) j.before_write();
-      auto s = store_.write(j.batch->changes);
+      // The WriteBatch is built (its rows sorted) while before_write waits.
+      auto s = store_.write(*j.batch, j.before_write);
       if (!s.ok()) error = s.ToString();
     } catch (const std::exception& e) {
       error = e.what();

@@ -25,8 +25,9 @@ class store_writer {
   struct job {
     std::shared_ptr<const ledger_state::batch> batch;
     std::vector<event> folded;  // the events folded into it, duplicates left out
-    // Run on the writer's thread before the write; it may block (until what the batch holds
-    // is durable in the log) and throws when the batch must never be written.
+    // Run on the writer's thread once the WriteBatch is built, before it is written; it may
+    // block (until what the batch holds is durable in the log) and throws when the batch must
+    // never be written.
     std::function<void()> before_write;
     std::uint64_t events = 0;  // events folded into it (counted by the owner, duplicates left out)
     // The owner's appends decided before the drain (their events, written through, are handed to

@@ -526,9 +526,8 @@ void ledger_state::scan_usage_log(
     if (k >= from && k < to) cached.emplace(k, v);
   }
   if (in_flight_) {  // drained rows the store may not have yet (older than usage_rows_)
-    for (std::size_t i = in_flight_->usage_from; i < in_flight_->changes.size(); ++i) {
-      auto& c = in_flight_->changes[i];
-      if (c.key >= from && c.key < to) cached.emplace(c.key, c.value);
+    for (auto& [k, v] : in_flight_->usage) {
+      if (k >= from && k < to) cached.emplace(k, v);
     }
   }
   auto next = cached.begin();
@@ -609,7 +608,7 @@ bool ledger_state::seen(const team_id& t, const event_id& id) {
 const std::string* ledger_state::in_flight_marker(std::string_view key) const {
   if (!in_flight_) return nullptr;
   auto it = in_flight_->marker_at.find(key);
-  return it == in_flight_->marker_at.end() ? nullptr : &in_flight_->changes[it->second].value;
+  return it == in_flight_->marker_at.end() ? nullptr : &in_flight_->markers[it->second].second;
 }
 
 void ledger_state::prefetch_markers(const std::vector<std::string>& keys) {
@@ -845,28 +844,35 @@ fold_outcome ledger_state::apply(const event& e) {
 
 namespace {
 
-// Appends rows to out in key order (then value: the same order whatever the run), each moved
-// once: sorting the rows themselves moves two strings at every swap. In order, the store's
-// memtable inserts each row next to the one before.
+// Rows in key order (then value: the same order whatever the run), as pointers: sorting the rows
+// themselves would move two strings at every swap. In order, the store's memtable inserts each
+// row next to the one before.
 template <class Rows>
-void append_sorted(Rows& rows, column cf, std::vector<ledger_state::change>& out) {
-  std::vector<std::pair<std::string, std::string>*> order;
+auto key_order(Rows& rows) {
+  std::vector<decltype(&*rows.begin())> order;
   order.reserve(rows.size());
   for (auto& r : rows) order.push_back(&r);
   std::sort(order.begin(), order.end(), [](const auto* a, const auto* b) { return *a < *b; });
-  for (auto* r : order) out.push_back({cf, std::move(r->first), std::move(r->second)});
+  return order;
+}
+
+// Where the dedup markers go among the other changes (which are in column order).
+std::size_t markers_position(const std::vector<ledger_state::change>& changes) {
+  auto it = std::partition_point(changes.begin(), changes.end(),
+                                 [](const auto& c) { return c.cf <= column::dedup; });
+  return static_cast<std::size_t>(it - changes.begin());
 }
 
 }  // namespace
 
-std::vector<ledger_state::change> ledger_state::drain() {
-  std::vector<change> out;
-  out.reserve(dirty_count());
+ledger_state::batch ledger_state::take_drained() {
+  batch b;
+  b.changes.reserve(dirty_count() - markers_.size() - usage_rows_.size());
   std::sort(dirty_totals_.begin(), dirty_totals_.end());
   for (auto& k : dirty_totals_) {
     auto& e = totals_.find(k)->second;
     e.dirty = false;
-    out.push_back({column::totals, k, encode_totals(e.value)});
+    b.changes.push_back({column::totals, k, encode_totals(e.value)});
   }
   dirty_totals_.clear();
   for (int c = 0; c < column_count; ++c) {
@@ -875,39 +881,54 @@ std::vector<ledger_state::change> ledger_state::drain() {
     for (auto& k : keys) {
       auto& r = rows_[c].find(k)->second;
       r.dirty = false;
-      out.push_back({static_cast<column>(c), k, r.value});
+      b.changes.push_back({static_cast<column>(c), k, r.value});
+      b.has_outbox = b.has_outbox || static_cast<column>(c) == column::outbox;
     }
     keys.clear();
-    if (static_cast<column>(c) == column::dedup) {
-      marker_index_.clear();
-      if (!source_) {
-        for (auto& [k, v] : markers_) drained_markers_.emplace(k, v);
-      }
-      append_sorted(markers_, column::dedup, out);
-      markers_.clear();
-    }
   }
-  append_sorted(usage_rows_, column::usage, out);
+  if (!source_) {
+    for (auto& [k, v] : markers_) drained_markers_.emplace(k, v);
+  }
+  // Moved as they are: a deque's elements stay in place, so the index's keys still point into
+  // them.
+  b.markers = std::move(markers_);
+  b.marker_at = std::move(marker_index_);
+  b.usage = std::move(usage_rows_);
+  markers_.clear();
+  marker_index_.clear();
   usage_rows_.clear();
+  return b;
+}
+
+std::vector<ledger_state::change> ledger_state::drain() {
+  auto b = take_drained();
+  std::vector<change> out;
+  out.reserve(b.changes.size() + b.markers.size() + b.usage.size());
+  const auto split = markers_position(b.changes);
+  for (std::size_t i = 0; i < split; ++i) out.push_back(std::move(b.changes[i]));
+  for (auto* r : key_order(b.markers)) {
+    out.push_back({column::dedup, std::move(r->first), std::move(r->second)});
+  }
+  for (std::size_t i = split; i < b.changes.size(); ++i) out.push_back(std::move(b.changes[i]));
+  for (auto* r : key_order(b.usage)) {
+    out.push_back({column::usage, std::move(r->first), std::move(r->second)});
+  }
   return out;
 }
 
-std::shared_ptr<const ledger_state::batch> ledger_state::drain_batch() {
-  auto b = std::make_shared<batch>();
-  b->changes = drain();
-  // drain() puts the usage rows last.
-  b->usage_from =
-      static_cast<std::size_t>(std::find_if(b->changes.begin(), b->changes.end(),
-                                            [](const change& c) { return c.cf == column::usage; }) -
-                               b->changes.begin());
-  auto is_marker = [](const change& c) { return c.cf == column::dedup; };
-  b->marker_at.reserve(
-      static_cast<std::size_t>(std::count_if(b->changes.begin(), b->changes.end(), is_marker)));
-  for (std::size_t i = 0; i < b->changes.size(); ++i) {
-    if (is_marker(b->changes[i])) b->marker_at.emplace(b->changes[i].key, i);
+void ledger_state::batch::in_key_order(
+    const std::function<void(column, std::string_view, std::string_view)>& f) const {
+  const auto split = markers_position(changes);
+  for (std::size_t i = 0; i < split; ++i) f(changes[i].cf, changes[i].key, changes[i].value);
+  for (auto* r : key_order(markers)) f(column::dedup, r->first, r->second);
+  for (std::size_t i = split; i < changes.size(); ++i) {
+    f(changes[i].cf, changes[i].key, changes[i].value);
   }
-  b->has_outbox = std::any_of(b->changes.begin(), b->changes.end(),
-                              [](const change& c) { return c.cf == column::outbox; });
+  for (auto* r : key_order(usage)) f(column::usage, r->first, r->second);
+}
+
+std::shared_ptr<const ledger_state::batch> ledger_state::drain_batch() {
+  auto b = std::make_shared<batch>(take_drained());
   in_flight_ = b;
   return b;
 }

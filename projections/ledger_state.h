@@ -204,18 +204,29 @@ class ledger_state {
   };
   std::vector<change> drain();
   std::size_t dirty_count() const;
-  // A drained batch on its way to the store: drain() as one shared object, which the state
-  // keeps as its in-flight batch until retire_in_flight(). Its rows stay readable meanwhile:
-  // the cache keeps the rows it drained (clean) and the usage log scans the batch's usage rows.
+  // A drained batch on its way to the store: what drain() returns, as one shared object, which
+  // the state keeps as its in-flight batch until retire_in_flight(). Its rows stay readable
+  // meanwhile: the cache keeps the rows it drained (clean), the usage log scans the batch's usage
+  // rows and the dedup markers are found through marker_at. The rows of which there is one per
+  // event (the dedup markers and the usage log) are moved in as the fold left them, unsorted:
+  // draining is a move under the owner's lock, and the store writer puts them in key order
+  // (in_key_order) while the batch waits for its acks.
   struct batch {
-    std::vector<change> changes;
-    std::size_t usage_from = 0;  // changes[usage_from..] are the usage log rows
-    // The dedup markers' keys (views into changes) -> index: the new events of a decision are
+    std::vector<change> changes;  // the other rows, in key order per column
+    std::deque<std::pair<std::string, std::string>> markers;  // dedup column: key, value
+    std::vector<std::pair<std::string, std::string>> usage;   // usage log rows: key, value
+    // The dedup markers' keys (views into markers) -> index: the new events of a decision are
     // looked up here, and a hash probe costs less than a search of a few thousand keys.
     absl::flat_hash_map<std::string_view, std::size_t, string_hash, std::equal_to<>> marker_at;
     bool has_outbox = false;  // some change is in the outbox column
+
+    // Every row, in the order drain() gives them (column by column, each column's rows in key
+    // order): f(column, key, value). Reads the batch only.
+    void in_key_order(
+        const std::function<void(column, std::string_view, std::string_view)>& f) const;
   };
   std::shared_ptr<const batch> drain_batch();
+
   // The in-flight batch is in the store now (or given up): forget it.
   void retire_in_flight() { in_flight_.reset(); }
 
@@ -240,6 +251,8 @@ class ledger_state {
     // changes: hot reads (every budget check, every usage report) parse each row once.
     std::shared_ptr<const void> decoded;
   };
+  // The drain: the rows of `changes` collected and encoded, the per-event rows moved out.
+  batch take_drained();
   // The record of an entity row, decoded by decode(value) on first use; nullopt when absent or
   // undecodable.
   template <class T, class Decode>

@@ -158,6 +158,23 @@ rocksdb::Status ledger_store::write(const std::vector<ledger_state::change>& cha
   return db_->Write(wo, &batch);
 }
 
+rocksdb::Status ledger_store::write(const ledger_state::batch& b,
+                                    const std::function<void()>& before_commit) {
+  std::size_t bytes = 64;
+  for (auto& c : b.changes) bytes += c.key.size() + c.value.size() + 16;
+  for (auto& [k, v] : b.markers) bytes += k.size() + v.size() + 16;
+  for (auto& [k, v] : b.usage) bytes += k.size() + v.size() + 16;
+  rocksdb::WriteBatch batch(bytes);
+  b.in_key_order([&](column cf, std::string_view k, std::string_view v) {
+    batch.Put(handles_[static_cast<int>(cf) + 1], rocksdb::Slice(k.data(), k.size()),
+              rocksdb::Slice(v.data(), v.size()));
+  });
+  if (before_commit) before_commit();
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync_writes;
+  return db_->Write(wo, &batch);
+}
+
 rocksdb::Status ledger_store::erase(column cf, const std::vector<std::string>& keys) {
   rocksdb::WriteBatch batch;
   for (auto& k : keys) batch.Delete(handles_[static_cast<int>(cf) + 1], k);

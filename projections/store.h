@@ -38,6 +38,10 @@ class ledger_store final : public state_source {
 
   // Writes the changes atomically.
   rocksdb::Status write(const std::vector<ledger_state::change>& changes);
+  // Writes a drained batch atomically, its rows in key order. before_commit runs once the
+  // WriteBatch is built, before it is written; it may block, and its exception leaves the store
+  // unchanged.
+  rocksdb::Status write(const ledger_state::batch& b, const std::function<void()>& before_commit);
 
   // Deletes rows of one column family atomically (the outbox publisher clears what Kafka
   // acknowledged; nothing the fold reads).

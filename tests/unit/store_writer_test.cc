@@ -8,8 +8,10 @@
 #include <gtest/gtest.h>
 
 #include <unistd.h>
+#include <algorithm>
 #include <filesystem>
 #include <stdexcept>
+#include <tuple>
 
 #include "tests/support/usage_events.h"
 
@@ -27,6 +29,7 @@ struct temp_dir {
 };
 
 using testing::usage_event;
+using testing::usage_t0;
 
 std::size_t usage_rows(ledger_state& s) {
   std::size_t n = 0;
@@ -44,7 +47,8 @@ TEST(store_writer, a_drained_batch_stays_readable_until_it_is_in_the_store) {
   for (int i = 0; i < 10; ++i) ASSERT_EQ(state.apply(usage_event(i)), fold_outcome::applied);
   auto batch = state.drain_batch();
   EXPECT_EQ(state.dirty_count(), 0u);
-  EXPECT_EQ(batch->changes.size() - batch->usage_from, 10u);
+  EXPECT_EQ(batch->usage.size(), 10u);
+  EXPECT_EQ(batch->markers.size(), 10u);
   EXPECT_FALSE(batch->has_outbox);
   // Drained, not written: the rows are read from the batch and the cache.
   EXPECT_EQ(usage_rows(state), 10u);
@@ -52,7 +56,7 @@ TEST(store_writer, a_drained_batch_stays_readable_until_it_is_in_the_store) {
   EXPECT_EQ(state.apply(usage_event(3)), fold_outcome::duplicate);
   EXPECT_EQ(state.get_totals("t/acme/d/2026-11-23").events, 10);
   // Written and still in flight: each row once.
-  ASSERT_TRUE(store.write(batch->changes).ok());
+  ASSERT_TRUE(store.write(*batch, {}).ok());
   EXPECT_EQ(usage_rows(state), 10u);
   // Retired and evicted: the store answers.
   state.retire_in_flight();
@@ -61,6 +65,58 @@ TEST(store_writer, a_drained_batch_stays_readable_until_it_is_in_the_store) {
   EXPECT_TRUE(state.seen(team_id{"acme"}, event_id{"u3"}));
   EXPECT_EQ(state.apply(usage_event(3)), fold_outcome::duplicate);
   EXPECT_EQ(state.get_totals("t/acme/d/2026-11-23").events, 10);
+}
+
+// The per-event rows are drained unsorted (a move under the owner's lock); the store gets them
+// in key order all the same, exactly the rows and the order drain() gives.
+TEST(store_writer, a_drained_batch_is_written_in_the_order_drain_gives) {
+  ledger_state a(nullptr), b(nullptr);
+  for (int i : {7, 3, 12, 0, 9, 1, 15, 4}) {
+    auto e = usage_event(i);
+    e.payload = usage_recorded{[&] {
+      auto u = std::get<usage_recorded>(e.payload);
+      u.occurred_at = usage_t0 + 100 - i;  // usage log keys in another order than the ids
+      return u;
+    }()};
+    a.apply(e);
+    b.apply(e);
+    a.set_meta_i64("ledger/0", i);
+    b.set_meta_i64("ledger/0", i);
+  }
+  auto batch = b.drain_batch();
+  ASSERT_EQ(batch->markers.size(), 8u);
+  EXPECT_FALSE(std::is_sorted(batch->markers.begin(), batch->markers.end()));
+  std::vector<std::tuple<column, std::string, std::string>> written;
+  batch->in_key_order([&](column cf, std::string_view k, std::string_view v) {
+    written.emplace_back(cf, std::string(k), std::string(v));
+  });
+  std::vector<std::tuple<column, std::string, std::string>> drained;
+  for (auto& c : a.drain()) drained.emplace_back(c.cf, c.key, c.value);
+  EXPECT_EQ(written, drained);
+  // In key order within each column (the memtable inserts each row next to the one before).
+  for (std::size_t i = 1; i < written.size(); ++i) {
+    const auto& [cf0, k0, v0] = written[i - 1];
+    const auto& [cf1, k1, v1] = written[i];
+    EXPECT_TRUE(cf0 < cf1 || (cf0 == cf1 && k0 < k1)) << k0 << " then " << k1;
+  }
+}
+
+// The WriteBatch is built before before_commit runs (it waits for acks meanwhile); when it
+// throws, nothing of the batch is in the store.
+TEST(store_writer, a_batch_whose_before_commit_throws_leaves_the_store_unchanged) {
+  temp_dir dir("before-commit");
+  ledger_store store({.path = dir.path.string()});
+  ledger_state state(&store);
+  state.apply(usage_event(1));
+  auto batch = state.drain_batch();
+  EXPECT_THROW(store.write(*batch, [] { throw std::runtime_error("not durable"); }),
+               std::runtime_error);
+  EXPECT_FALSE(store.get(column::dedup, "acme/u1").has_value());
+  int calls = 0;
+  ASSERT_TRUE(store.write(*batch, [&] { ++calls; }).ok());
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(store.get(column::dedup, "acme/u1").has_value());
+  EXPECT_EQ(ledger_state(&store).get_totals("t/acme/d/2026-11-23").events, 1);
 }
 
 TEST(store_writer, batches_reach_the_store_in_order_and_are_reported_once_each) {
