@@ -27,6 +27,8 @@
 #include <thread>
 #include <vector>
 
+#include <pthread.h>
+
 #include <spdlog/spdlog.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
@@ -758,6 +760,7 @@ void http_server::start() {
   }
   for (auto& w : st.workers) {
     w->thread = std::thread([w = w.get()] {
+      pthread_setname_np(pthread_self(), "tally-http");
       for (;;) {
         try {
           w->ioc.run();  // returns when stop() has closed everything

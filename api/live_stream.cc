@@ -10,6 +10,7 @@
 // Money as every answer of the API gives it (json_writer::money: exact decimal and nanos).
 #include "api/live_stream.h"
 
+#include <pthread.h>
 #include <chrono>
 #include <type_traits>
 #include <variant>
@@ -248,7 +249,10 @@ std::optional<stream_event> to_stream_event(const event& e, const live_hub_optio
 live_hub::live_hub(live_hub_options options)
     : options_(std::move(options)), next_seq_(options_.first_seq ? options_.first_seq : wall_us()) {
   if (options_.ring_capacity == 0) options_.ring_capacity = 1;
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "tally-live");
+    run();
+  });
 }
 
 live_hub::~live_hub() {

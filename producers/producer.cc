@@ -1,5 +1,6 @@
 #include "producers/producer.h"
 
+#include <pthread.h>
 #include <stdexcept>
 
 #include <spdlog/spdlog.h>
@@ -39,6 +40,7 @@ producer::producer(const producer_options& options) {
   rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
   if (!rk_) throw std::runtime_error(std::string("cannot create producer: ") + err);
   poller_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "tally-delivery");
     while (!stop_.load(std::memory_order_relaxed)) rd_kafka_poll(rk_, 50);
   });
 }
