@@ -386,7 +386,7 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
     int status = 0;            // HTTP status of this item
     std::string_view outcome;  // a literal: "recorded", "rejected", "duplicate" or "invalid"
     std::string reason;
-    std::optional<decision> d;  // its events are moved to the append
+    std::optional<decision> d;  // its events go straight into the append (decide_context::out)
     // What the answer says of the decided usage event (the event itself goes to the ledger).
     bool decided = false, over_budget = false, stop = false;
     nanos cost{0};
@@ -501,8 +501,10 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
       limits_memo memo;
       auto dc = decide_context_of(deps);
       dc.memo = &memo;
+      dc.out = &events;  // each decision's events go straight into the append
       for (auto i : indexes) {
         auto& it = (*items)[i];
+        const std::size_t first = events.size();
         it.d = decide_report(dc, live, it.r, it.model);
         if (!it.d) {
           it.status = 404;
@@ -539,19 +541,15 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
             it.reason = it.d->reason;
             break;
         }
-        // Decided one after another: each sees the ones before it (appended below, in order).
-        if (!it.d->events.empty()) {
-          const usage_decided& u = decided_usage(it.d->events.front());
+        // Decided one after another: each sees the ones before it (in the live view, in order).
+        if (events.size() > first) {
+          const usage_decided& u = decided_usage(events[first]);
           it.decided = true;
           it.over_budget = u.over_budget;
           it.stop = u.stop;
           it.cost = u.cost;
         }
-        for (auto& e : it.d->events) {
-          live.add_pending(e);
-          events.push_back(std::move(e));
-        }
-        it.d->events.clear();
+        for (std::size_t k = first; k < events.size(); ++k) live.add_pending(events[k]);
       }
       if (events.empty()) return;
       {

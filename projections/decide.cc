@@ -482,9 +482,12 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
   const date::time_zone* zone = find_zone(team ? team->timezone : "UTC");
   if (!zone) zone = find_zone("UTC");
 
-  // The event is built where it will stay (the decision's first event): no copy or move of the
-  // decided record. A report refused before the end (queued, unknown reservation) drops it.
-  event& e = d.events.emplace_back();
+  // The event is built where it will stay (the decision's first event, in the caller's vector
+  // when it gives one): no copy or move of the decided record. A report refused before the end
+  // (queued, unknown reservation) drops it.
+  std::vector<event>& events = ctx.out ? *ctx.out : d.events;
+  const std::size_t first = events.size();
+  event& e = events.emplace_back();
   e.id = id;
   e.time = at;
   e.source = ctx.source;
@@ -603,7 +606,7 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
     status = live.status(u.team, u.session);
   }
   if (status == session_status::queued) {
-    d.events.clear();
+    events.erase(events.begin() + static_cast<std::ptrdiff_t>(first), events.end());
     d.reason = "session_queued";
     return d;
   }
@@ -612,7 +615,7 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
   if (!r.reservation.empty()) {
     auto res = reservation_of(live, u.team, r.reservation);
     if (!res || res->session != u.session) {
-      d.events.clear();
+      events.erase(events.begin() + static_cast<std::ptrdiff_t>(first), events.end());
       d.reason = "reservation_not_found";
       return d;
     }
@@ -670,18 +673,18 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
   d.reason = u.reason;
   bool terminate = !terminate_reason.empty();
   std::string reason = terminate_reason;
-  // What follows reads these copies: d.events grows (e and u may move).
+  // What follows reads these copies: events grows (e and u may move).
   const team_id team_of = u.team;
   const session_id session_of = u.session;
   const nanos cost = u.cost;
-  add_threshold_events(live, policy, team_of, lines, cost.count, d.events.front(), d.events);
+  add_threshold_events(live, policy, team_of, lines, cost.count, events[first], events);
   if (settles) {
     event rel;
     rel.id = event_id{"settle-" + settles->id};
     rel.time = ctx.now;
     rel.source = ctx.source;
     rel.payload = reservation_released{team_of, settles->id, session_of, "settled", cost, id};
-    d.events.push_back(std::move(rel));
+    events.push_back(std::move(rel));
   }
   if (terminate) {
     event t;
@@ -689,10 +692,11 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
     t.time = at;
     t.source = ctx.source;
     t.payload = session_terminated{team_of, session_of, reason};
-    d.events.push_back(std::move(t));
+    events.push_back(std::move(t));
     // The slot it held goes to the team's queue, in the same decision (slots.h).
-    for (auto& a : activate_queued(live, policy, team_of, ctx.now, ctx.source, d.events)) {
-      d.events.push_back(std::move(a));
+    const std::span<const event> decided(events.data() + first, events.size() - first);
+    for (auto& a : activate_queued(live, policy, team_of, ctx.now, ctx.source, decided)) {
+      events.push_back(std::move(a));
     }
   }
   return d;

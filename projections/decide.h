@@ -151,6 +151,9 @@ struct decide_context {
   std::int64_t epoch = 0;                  // the owner's epoch for the partition
   std::string source = "tally";
   limits_memo* memo = nullptr;  // set: the decisions of one batch share their limits reads
+  // Set (decide_usage): the decision's events are appended to *out, after what it holds, and
+  // decision::events stays empty, so a batch's decisions build its append in place.
+  std::vector<event>* out = nullptr;
 };
 
 enum class verdict { recorded, rejected, duplicate, invalid };

@@ -897,6 +897,9 @@ ledger_state::batch ledger_state::take_drained() {
   markers_.clear();
   marker_index_.clear();
   usage_rows_.clear();
+  // The next stretch is likely as long: the index and the rows grow without rehashing or moving.
+  marker_index_.reserve(b.markers.size());
+  usage_rows_.reserve(b.usage.size());
   return b;
 }
 

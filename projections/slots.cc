@@ -127,12 +127,12 @@ std::optional<slot_limit> concurrency_reached(
                "agent:" + agent.str(), "a/" + agent.str());
 }
 
-void with_tentative(live_view& live, const std::vector<event>& events,
+void with_tentative(live_view& live, std::span<const event> events,
                     const std::function<void()>& f) {
   for (auto& e : events) live.add_tentative(e);
   struct undo {
     live_view& live;
-    const std::vector<event>& events;
+    std::span<const event> events;
     ~undo() {
       for (auto it = events.rbegin(); it != events.rend(); ++it) live.remove_tentative(*it);
     }
@@ -142,7 +142,7 @@ void with_tentative(live_view& live, const std::vector<event>& events,
 
 std::vector<event> activate_queued(live_view& live, const limit_policy& policy, const team_id& team,
                                    time_ms now, const std::string& source,
-                                   const std::vector<event>& decided) {
+                                   std::span<const event> decided) {
   std::vector<event> out;
   if (queue_of(live, team).empty()) {
     // Nothing queued now; the decided events cannot queue anything either (opening a session

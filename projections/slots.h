@@ -20,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -59,11 +60,10 @@ std::optional<slot_limit> concurrency_reached(
 // as if appended) would leave things. Ids are "activate-" + session id.
 std::vector<event> activate_queued(live_view& live, const limit_policy& policy, const team_id& team,
                                    time_ms now, const std::string& source,
-                                   const std::vector<event>& decided);
+                                   std::span<const event> decided);
 
 // Runs f with events added to the live view as pending, then takes them out again: how a
 // decision sees the effect of its own earlier events.
-void with_tentative(live_view& live, const std::vector<event>& events,
-                    const std::function<void()>& f);
+void with_tentative(live_view& live, std::span<const event> events, const std::function<void()>& f);
 
 }  // namespace tally

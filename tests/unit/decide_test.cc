@@ -362,6 +362,51 @@ TEST_F(decide, per_run_limit_terminates_the_session) {
   EXPECT_EQ(decide_usage(live, ctx, other, std::nullopt).what, verdict::recorded);
 }
 
+// A batch's decisions write their events straight into its append (decide_context::out): each
+// decision's events follow the ones before, a refused report leaves none of its own, and a
+// later decision sees the earlier ones' once they are pending.
+TEST_F(decide, decisions_into_the_callers_vector_append_their_own_events_only) {
+  policy.agent_default.cost_per_run = nanos{30'000'000};
+  std::vector<event> out;
+  ctx.out = &out;
+  auto on_session = [](std::string id, std::int64_t cost) {
+    auto r = report(std::move(id), cost);
+    r.session = session_id{"s-1"};
+    return r;
+  };
+  auto first = decide_usage(live, ctx, on_session("r1", 20'000'000), std::nullopt);
+  EXPECT_EQ(first.what, verdict::recorded);
+  EXPECT_TRUE(first.events.empty());
+  ASSERT_EQ(out.size(), 1u);
+  live.add_pending(out[0]);
+  // Refused after its event was begun (no such reservation): nothing of it stays.
+  auto unknown = on_session("r2", 1);
+  unknown.reservation = "res-none";
+  auto refused = decide_usage(live, ctx, unknown, std::nullopt);
+  EXPECT_EQ(refused.reason, "reservation_not_found");
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].id.str(), "r1");
+  // Crossing the run limit: its usage event, then the termination, after r1's.
+  auto crossing = decide_usage(live, ctx, on_session("r3", 20'000'000), std::nullopt);
+  EXPECT_EQ(crossing.what, verdict::recorded);
+  EXPECT_TRUE(crossing.events.empty());
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[1].id.str(), "r3");
+  EXPECT_TRUE(std::get<usage_recorded>(out[1].payload).stop);
+  EXPECT_EQ(out[2].id.str(), "terminated-s-1");
+  // The same decisions without the vector give the same events.
+  ctx.out = nullptr;
+  ledger_state fresh;
+  live_view again{fresh};
+  auto d1 = decide_usage(again, ctx, on_session("r1", 20'000'000), std::nullopt);
+  again.add_pending(d1.events.at(0));
+  auto d3 = decide_usage(again, ctx, on_session("r3", 20'000'000), std::nullopt);
+  ASSERT_EQ(d3.events.size(), 2u);
+  EXPECT_EQ(encode_event(d1.events[0]), encode_event(out[0]));
+  EXPECT_EQ(encode_event(d3.events[0]), encode_event(out[1]));
+  EXPECT_EQ(encode_event(d3.events[1]), encode_event(out[2]));
+}
+
 TEST_F(decide, ended_session_refuses_usage) {
   state.apply(ev("o", session_opened{team_id{"acme"}, agent_id{"eng-1"}, session_id{"s-1"},
                                      task_id{}, "claude-sonnet-4-5", ""}));

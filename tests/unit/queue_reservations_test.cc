@@ -565,7 +565,7 @@ TEST(slots_fold, counters_and_queue_follow_the_session_events) {
   // Nothing fits while s1 runs; once its end is pending (decided, not folded), s2 does.
   EXPECT_TRUE(activate_queued(live, policy, acme, now_ms, "tally", {}).empty());
   auto ended = ev("e1", now_ms, session_ended{acme, session_id{"s1"}, session_status::completed});
-  auto acts = activate_queued(live, policy, acme, now_ms, "tally", {ended});
+  auto acts = activate_queued(live, policy, acme, now_ms, "tally", std::span(&ended, 1));
   ASSERT_EQ(acts.size(), 1u);
   EXPECT_EQ(acts[0].id.str(), "activate-s2");
   // The tentative events left the live view as they were.
