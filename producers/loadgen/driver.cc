@@ -18,6 +18,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "producers/loadgen/batch_answer.h"
+
 namespace tally::loadgen {
 
 namespace asio = boost::asio;
@@ -74,20 +76,6 @@ void run_stats::merge(const run_stats& o) {
 namespace {
 
 constexpr std::size_t read_chunk = 65536;  // the most one read of an answer takes
-
-// The "accepted" and "refused" counts that open a usage:batch answer ({"accepted":N,
-// "refused":M,...}); zeros when the answer is not of that shape.
-std::pair<std::uint64_t, std::uint64_t> batch_counts(std::string_view body) {
-  auto number_after = [&](std::string_view key) -> std::uint64_t {
-    const auto at = body.substr(0, 128).find(key);
-    if (at == std::string_view::npos) return 0;
-    std::uint64_t n = 0;
-    const char* p = body.data() + at + key.size();
-    std::from_chars(p, body.data() + body.size(), n);
-    return n;
-  };
-  return {number_after("\"accepted\":"), number_after("\"refused\":")};
-}
 
 void append_int(std::string& out, std::uint64_t v) {
   char buf[24];

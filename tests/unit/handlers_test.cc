@@ -8,6 +8,7 @@
 
 #include <boost/json.hpp>
 
+#include "producers/loadgen/batch_answer.h"
 #include "tests/support/memory_ledger.h"
 
 namespace tally::api {
@@ -217,6 +218,30 @@ TEST_F(handlers, the_crossing_report_is_told_to_stop_the_next_is_refused_with_th
   EXPECT_EQ(p.at("limit").as_int64(), 20'000'000);
   EXPECT_EQ(p.at("spent").as_int64(), 25'000'000);
   EXPECT_TRUE(json(budget()).at("over_budget").as_bool());
+}
+
+// tally-loadgen counts a batch's events from the head of its answer (batch_answer.h): it must
+// read what this handler writes, refused items apart (a limit, an unknown session).
+TEST_F(handlers, the_load_generator_reads_the_batch_answers_counts) {
+  guide_setup();
+  call(patch_team_settings, http::verb::patch, R"({"daily_cost_limit_usd": 0.02})",
+       {{"team_id", "acme"}});
+  auto session = open_session();
+  auto item = [&](std::string id, std::string cost) {
+    return R"({"session_id": ")" + session + R"(", "event_id": ")" + id + R"(", "cost_usd": )" +
+           cost + "}";
+  };
+  auto batch = call(report_usage_batch, http::verb::post,
+                    R"({"reports": [)" + item("b1", "0.01") + "," + item("b2", "0.015") + "," +
+                        item("b3", "0.001") + R"(, {"session_id": "ses_none", "cost_usd": 1}]})");
+  ASSERT_EQ(batch.result(), http::status::ok) << batch.body();
+  const auto answer = json(batch);
+  // b2 crosses (accepted, told to stop), b3 is refused, the unknown session is refused.
+  ASSERT_EQ(answer.at("accepted").as_int64(), 2) << batch.body();
+  ASSERT_EQ(answer.at("refused").as_int64(), 2) << batch.body();
+  EXPECT_EQ(loadgen::batch_counts(batch.body()), (std::pair<std::uint64_t, std::uint64_t>{2, 2}));
+  EXPECT_EQ(loadgen::batch_counts(R"({"type": "about:blank", "status": 503})"),
+            (std::pair<std::uint64_t, std::uint64_t>{0, 0}));
 }
 
 TEST_F(handlers, money_is_exact_in_every_json_number_form) {
