@@ -4,11 +4,11 @@
 #include <cstdlib>
 
 #include <librdkafka/rdkafka.h>
-#include <openssl/sha.h>
 #include <simdjson.h>
 #include <spdlog/spdlog.h>
 
 #include "consumers/control.h"
+#include "schemas/sha256.h"
 
 namespace tally::api {
 namespace {
@@ -16,18 +16,6 @@ namespace {
 time_ms wall_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
-std::string hex12(const std::string& s) {
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), md);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < 6; ++i) {
-    out.push_back(hex[md[i] >> 4]);
-    out.push_back(hex[md[i] & 15]);
-  }
-  return out;
 }
 
 }  // namespace
@@ -42,7 +30,7 @@ std::vector<email_rule> email_rules_of(const tally_config& config) {
     r.min_level = n.min_level;
     std::string content = r.team + "\n" + r.min_level;
     for (auto& to : r.recipients) content += "\n" + to;
-    r.id = "em_" + hex12(content);
+    r.id = "em_" + sha256_hex(content, 12);
     out.push_back(std::move(r));
   }
   return out;
@@ -64,7 +52,7 @@ alert_delivery::alert_delivery(alert_delivery_options options, producer& out,
   for (auto& n : config.alerts.notifications) {
     if (n.type != "webhook" || n.url.empty()) continue;
     webhook_subscription s;
-    s.id = "wh_cfg_" + hex12(n.url + "\n" + n.team_id + "\n" + n.min_level);
+    s.id = "wh_cfg_" + sha256_hex(n.url + "\n" + n.team_id + "\n" + n.min_level, 12);
     s.url = n.url;
     s.team = n.team_id;
     s.min_level = n.min_level;

@@ -6,7 +6,6 @@
 #include <stdexcept>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
@@ -41,32 +40,6 @@ std::string generate_key_secret() {
   secret += base64url_encode(std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
   OPENSSL_cleanse(bytes, sizeof bytes);
   return secret;
-}
-
-std::string sha256_hex(std::string_view data) {
-  // Fetched once: with EVP_sha256() EVP_Digest looks the implementation up again on every call
-  // (OpenSSL 3), which cost as much as the digest of a batch report's fingerprint. The context
-  // is kept per thread: EVP_Digest allocates and frees one per call.
-  static EVP_MD* const fetched = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
-  const EVP_MD* md = fetched ? fetched : EVP_sha256();
-  struct ctx_deleter {
-    void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-  };
-  thread_local const std::unique_ptr<EVP_MD_CTX, ctx_deleter> ctx(EVP_MD_CTX_new());
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (!ctx || EVP_DigestInit_ex2(ctx.get(), md, nullptr) != 1 ||
-      EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 ||
-      EVP_DigestFinal_ex(ctx.get(), digest, &len) != 1) {
-    throw std::runtime_error("SHA-256 digest failed");
-  }
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out(2 * len, '\0');
-  for (unsigned int i = 0; i < len; ++i) {
-    out[2 * i] = hex[digest[i] >> 4];
-    out[2 * i + 1] = hex[digest[i] & 0xf];
-  }
-  return out;
 }
 
 bool constant_time_equal(std::string_view a, std::string_view b) {

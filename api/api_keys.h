@@ -18,6 +18,7 @@
 
 #include "api/http_types.h"
 #include "api/roles.h"
+#include "schemas/sha256.h"
 
 namespace tally::api {
 
@@ -37,8 +38,8 @@ struct api_key_record {
 // std::runtime_error if the CSPRNG fails (the process cannot issue keys safely).
 std::string generate_key_secret();
 
-// Lowercase hex SHA-256 (64 characters).
-std::string sha256_hex(std::string_view data);
+// Lowercase hex SHA-256 (schemas/sha256.h).
+using tally::sha256_hex;
 
 // Equality of two hashes in time that depends only on their length (CRYPTO_memcmp), so a
 // comparison does not reveal how many leading characters matched.

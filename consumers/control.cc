@@ -4,12 +4,12 @@
 #include <stdexcept>
 #include <thread>
 
-#include <openssl/sha.h>
 #include <simdjson.h>
 #include <spdlog/spdlog.h>
 
 #include "consumers/watermarks.h"
 #include "schemas/events.h"
+#include "schemas/sha256.h"
 
 namespace tally {
 namespace {
@@ -19,18 +19,6 @@ constexpr const char* pricing_type = "tally.pricing_published.v1";
 time_ms wall_clock_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
-std::string short_hash(const std::string& s) {
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), md);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < 8; ++i) {
-    out.push_back(hex[md[i] >> 4]);
-    out.push_back(hex[md[i] & 15]);
-  }
-  return out;
 }
 
 void wait_acked(producer& out, const char* what) {
@@ -156,7 +144,7 @@ void publish_config_teams(producer& out, const std::string& ledger_topic,
     event e;
     e.time = 0;
     e.payload = team_created{team_id{id}, team.name.empty() ? id : team.name, team.timezone};
-    e.id = event_id{"team-" + id + "-" + short_hash(encode_event(e))};
+    e.id = event_id{"team-" + id + "-" + sha256_hex(encode_event(e), 16)};
     e.time = wall_clock_ms();
     out.produce(ledger_topic, -1, id, encode_event(e),
                 cloudevent_headers(e.id.str(), event_type_name(e.payload), e.source,

@@ -1,10 +1,10 @@
 #include "projections/insight_state.h"
 
-#include <openssl/evp.h>
-
 #include <stdexcept>
 
 #include <boost/json.hpp>
+
+#include "schemas/sha256.h"
 
 namespace tally {
 namespace json = boost::json;
@@ -24,21 +24,6 @@ std::optional<insight_dismissal> decode_row(std::string_view v) {
   auto* by = o.if_contains("by");
   if (!at || !at->is_int64() || !by || !by->is_string()) return std::nullopt;
   return insight_dismissal{at->get_int64(), std::string(by->get_string())};
-}
-
-std::string sha256_hex32(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr) != 1) {
-    throw std::runtime_error("EVP_Digest(SHA-256) failed");
-  }
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < 16 && i < len; ++i) {
-    out.push_back(hex[digest[i] >> 4]);
-    out.push_back(hex[digest[i] & 0xf]);
-  }
-  return out;
 }
 
 }  // namespace
@@ -66,7 +51,7 @@ void fold_insight_dismissed(ledger_state& s, const event& e) {
 event_id dismissal_event_id(const std::string& insight) {
   std::string id = "dismiss:" + insight;
   if (valid_id(id)) return event_id{id};
-  return event_id{"dismiss:" + sha256_hex32(insight)};
+  return event_id{"dismiss:" + sha256_hex(insight, 32)};
 }
 
 command_decision decide_dismiss_insight(live_view& live, const command_context& ctx,

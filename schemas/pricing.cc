@@ -7,10 +7,10 @@
 #include <set>
 #include <stdexcept>
 
-#include <openssl/evp.h>
-
 #include <simdjson.h>
 #include <boost/json.hpp>
+
+#include "schemas/sha256.h"
 
 namespace tally {
 namespace {
@@ -265,20 +265,7 @@ nanos compute_cost(const model_price& p, const token_counts& t, bool* saturated)
 
 std::string derive_price_version_id(const price_version& v) {
   const std::string canonical = boost::json::serialize(to_json(v, /*with_id=*/false));
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-  unsigned int length = 0;
-  if (EVP_Digest(canonical.data(), canonical.size(), digest.data(), &length, EVP_sha256(),
-                 nullptr) != 1) {
-    // SHA-256 is always available in OpenSSL; failing here means the library is broken.
-    throw std::runtime_error("EVP_Digest(SHA-256) failed");
-  }
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string id = "p-";
-  for (int i = 0; i < 6; ++i) {
-    id.push_back(hex[digest[i] >> 4]);
-    id.push_back(hex[digest[i] & 0xf]);
-  }
-  return id;
+  return "p-" + sha256_hex(canonical, 12);
 }
 
 void pricing_table::add(price_version v) {
