@@ -127,6 +127,9 @@ void alert_delivery::add_metrics(metrics_registry& m) const {
                 [&c] { return double(c.failed_attempts.load()); });
   m.add_gauge("tally_alert_deliveries_in_flight", "Delivery attempts under way",
               [&c] { return double(c.in_flight.load()); });
+  m.add_gauge("tally_alert_partitions_assigned",
+              "Alert partitions the dispatcher holds (-1: not yet assigned by its group)",
+              [&c] { return double(c.partitions_assigned.load()); });
 }
 
 void alert_delivery::start() {

@@ -151,6 +151,10 @@ int run_owner(const common_options& o, bool replay) {
     store.wipe();
   }
   tally::producer out({.brokers = brokers, .client_id = o.node_id});
+  // The first record to a topic would otherwise wait while the client looks it up.
+  for (const auto* t : {&topics.ledger, &topics.control, &topics.alerts, &topics.alerts_dlq}) {
+    if (out.warm_topic(*t, 10'000) == 0) spdlog::warn("topic {}: no metadata yet", *t);
+  }
   if (!replay && !o.config_path.empty()) {
     tally::publish_pricing(out, topics.control, config.pricing);
     tally::publish_config_teams(out, topics.ledger, config);
@@ -235,6 +239,19 @@ int run_owner(const common_options& o, bool replay) {
     api = std::make_unique<tally::api::node_api>(ao, owner, out, policy, pricing, key_records,
                                                  hub.get());
     if (delivery) delivery->add_metrics(api->metrics());
+    if (outbox) {
+      const auto& c = outbox->counters();
+      auto& m = api->metrics();
+      m.add_counter("tally_alerts_published_total",
+                    "Alerts the outbox published to the alerts topic",
+                    [&c] { return double(c.published.load()); });
+      m.add_counter("tally_alert_publish_failures_total",
+                    "Alert publications that failed (retried)",
+                    [&c] { return double(c.failed.load()); });
+      // Until the publisher has read which alerts the topic holds (at start), none is published.
+      m.add_gauge("tally_outbox_reconciled", "1 once the outbox publisher knows the alerts topic",
+                  [&c] { return c.reconciled.load() ? 1.0 : 0.0; });
+    }
     api->bootstrap_admin();
     api->start();
     std::cout << "tally listening on port " << api->port() << std::endl;

@@ -203,8 +203,11 @@ void alert_dispatcher::consume_loop() {
         p.offset = off >= 0 ? off : RD_KAFKA_OFFSET_BEGINNING;
       }
       rd_kafka_assign(rk, parts);
+      self->counters_.partitions_assigned = parts->cnt;
+      spdlog::info("dispatcher: assigned {} alert partitions", parts->cnt);
     } else {
       rd_kafka_assign(rk, nullptr);
+      self->counters_.partitions_assigned = 0;
     }
   });
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);

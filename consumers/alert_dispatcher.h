@@ -76,6 +76,8 @@ struct dispatcher_counters {
   std::atomic<std::uint64_t> dead{0};
   std::atomic<std::uint64_t> cancelled{0};
   std::atomic<std::int64_t> in_flight{0};
+  // Alert partitions the consumer holds; -1 until its group first assigned this node.
+  std::atomic<std::int64_t> partitions_assigned{-1};
 };
 
 class alert_dispatcher {

@@ -153,6 +153,19 @@ rd_kafka_resp_err_t producer::produce(std::string_view topic, std::int32_t parti
   return enqueue(topic, partition, key, value, to_headers(headers), sink);
 }
 
+int producer::warm_topic(const std::string& topic, int timeout_ms) {
+  rd_kafka_topic_t* t = rd_kafka_topic_new(rk_, topic.c_str(), nullptr);
+  if (!t) return 0;
+  const rd_kafka_metadata_t* md = nullptr;
+  int partitions = 0;
+  if (!rd_kafka_metadata(rk_, 0, t, &md, timeout_ms) && md->topic_cnt == 1 && !md->topics[0].err) {
+    partitions = md->topics[0].partition_cnt;
+  }
+  if (md) rd_kafka_metadata_destroy(md);
+  rd_kafka_topic_destroy(t);
+  return partitions;
+}
+
 bool producer::flush(int timeout_ms) {
   return rd_kafka_flush(rk_, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR;
 }

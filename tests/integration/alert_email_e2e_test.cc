@@ -97,6 +97,10 @@ TEST(AlertEmailEndToEnd, OneMessagePerAlertAndRuleOverStartTls) {
   eventually([&] { return metric(c, "tally_alert_deliveries_total{state=\"delivered\"}") >= 6; },
              30s);
   EXPECT_EQ(metric(c, "tally_alerts_consumed_total"), 8);
+  // The only node holds every alert partition, and its outbox published the 8 alerts.
+  EXPECT_EQ(metric(c, "tally_alert_partitions_assigned"), s.o.partitions);
+  EXPECT_EQ(metric(c, "tally_alerts_published_total"), 8);
+  EXPECT_EQ(metric(c, "tally_outbox_reconciled"), 1);
   EXPECT_EQ(metric(c, "tally_alert_deliveries_total{state=\"created\"}"), 6);
   EXPECT_EQ(metric(c, "tally_alert_deliveries_total{state=\"delivered\"}"), 6);
   EXPECT_EQ(smtp.received().size(), 6u);
