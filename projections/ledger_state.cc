@@ -863,6 +863,19 @@ std::size_t markers_position(const std::vector<ledger_state::change>& changes) {
   return static_cast<std::size_t>(it - changes.begin());
 }
 
+// Every row of a drained batch, column by column, each column's rows in key order:
+// f(column, key, value), with the batch's own strings (a non-const batch's may be moved from).
+template <class Batch, class F>
+void visit_in_key_order(Batch& b, F&& f) {
+  const auto split = markers_position(b.changes);
+  for (std::size_t i = 0; i < split; ++i) f(b.changes[i].cf, b.changes[i].key, b.changes[i].value);
+  for (auto* r : key_order(b.markers)) f(column::dedup, r->first, r->second);
+  for (std::size_t i = split; i < b.changes.size(); ++i) {
+    f(b.changes[i].cf, b.changes[i].key, b.changes[i].value);
+  }
+  for (auto* r : key_order(b.usage)) f(column::usage, r->first, r->second);
+}
+
 }  // namespace
 
 ledger_state::batch ledger_state::take_drained() {
@@ -907,27 +920,15 @@ std::vector<ledger_state::change> ledger_state::drain() {
   auto b = take_drained();
   std::vector<change> out;
   out.reserve(b.changes.size() + b.markers.size() + b.usage.size());
-  const auto split = markers_position(b.changes);
-  for (std::size_t i = 0; i < split; ++i) out.push_back(std::move(b.changes[i]));
-  for (auto* r : key_order(b.markers)) {
-    out.push_back({column::dedup, std::move(r->first), std::move(r->second)});
-  }
-  for (std::size_t i = split; i < b.changes.size(); ++i) out.push_back(std::move(b.changes[i]));
-  for (auto* r : key_order(b.usage)) {
-    out.push_back({column::usage, std::move(r->first), std::move(r->second)});
-  }
+  visit_in_key_order(b, [&](column cf, std::string& key, std::string& value) {
+    out.push_back({cf, std::move(key), std::move(value)});
+  });
   return out;
 }
 
 void ledger_state::batch::in_key_order(
     const std::function<void(column, std::string_view, std::string_view)>& f) const {
-  const auto split = markers_position(changes);
-  for (std::size_t i = 0; i < split; ++i) f(changes[i].cf, changes[i].key, changes[i].value);
-  for (auto* r : key_order(markers)) f(column::dedup, r->first, r->second);
-  for (std::size_t i = split; i < changes.size(); ++i) {
-    f(changes[i].cf, changes[i].key, changes[i].value);
-  }
-  for (auto* r : key_order(usage)) f(column::usage, r->first, r->second);
+  visit_in_key_order(*this, f);
 }
 
 std::shared_ptr<const ledger_state::batch> ledger_state::drain_batch() {
