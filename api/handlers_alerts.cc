@@ -305,7 +305,8 @@ void put_alerts_config(api_deps& deps, request_ctx& ctx, respond_fn respond) {
   if (auto list = body.objects("thresholds")) {
     thresholds.emplace();
     for (std::size_t i = 0; i < list->size(); ++i) {
-      auto t = request_body::parse((*list)[i]);
+      const request_body& t = (*list)[i];
+      t.check();
       t.allow_only({"percent", "level", "message"});
       auto p = t.integer("percent");
       const std::string where = "thresholds[" + std::to_string(i) + "]";
@@ -331,7 +332,8 @@ void put_alerts_config(api_deps& deps, request_ctx& ctx, respond_fn respond) {
   if (auto list = body.objects("notifications")) {
     channels.emplace();
     for (std::size_t i = 0; i < list->size(); ++i) {
-      auto n = request_body::parse((*list)[i]);
+      const request_body& n = (*list)[i];
+      n.check();
       n.allow_only({"type", "enabled"});
       auto type = n.text("type");
       if (!type || (*type != "in_app" && *type != "email" && *type != "webhook")) {

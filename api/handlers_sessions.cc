@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 
+#include <absl/container/flat_hash_map.h>
 #include <fmt/compile.h>
 #include <fmt/format.h>
 
@@ -304,10 +305,12 @@ decide_context decide_context_of(api_deps& deps) {
   return dc;
 }
 
-// Completes a report from its session and decides it against the live view.
+// Completes a report from its session (read from the live view unless given) and decides it
+// against the live view.
 std::optional<decision> decide_report(const decide_context& dc, live_view& live, usage_report& r,
-                                      const std::optional<std::string>& model) {
-  auto s = live.session_ptr(r.team, r.session);
+                                      const std::optional<std::string>& model,
+                                      std::shared_ptr<const session_record> s = nullptr) {
+  if (!s) s = live.session_ptr(r.team, r.session);
   if (!s) return std::nullopt;
   r.agent = s->agent;
   r.task = s->task;
@@ -371,12 +374,12 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
   if (!ctx.caller.org_wide()) require(ctx, team_id{ctx.caller.team}, need::write);
   auto b = body_of(ctx);
   b.allow_only({"reports"});
-  auto raws = b.objects("reports");
-  if (!raws || raws->empty()) {
+  auto reports = b.objects("reports");
+  if (!reports || reports->empty()) {
     throw api_error(http::status::unprocessable_entity, "bad_field",
                     "reports must be a non-empty array of usage reports");
   }
-  if (raws->size() > max_batch_reports) {
+  if (reports->size() > max_batch_reports) {
     throw api_error(http::status::payload_too_large, "batch_too_large",
                     "at most " + std::to_string(max_batch_reports) + " reports per batch");
   }
@@ -391,12 +394,15 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
     bool decided = false, over_budget = false, stop = false;
     nanos cost{0};
   };
-  auto items = std::make_shared<std::vector<item>>(raws->size());
+  auto items = std::make_shared<std::vector<item>>(reports->size());
   std::map<std::string, std::vector<std::size_t>> by_team;
-  for (std::size_t i = 0; i < raws->size(); ++i) {
+  // A batch's reports are mostly on a few sessions: each session's team is looked up once.
+  absl::flat_hash_map<std::string, team_id> team_of;
+  for (std::size_t i = 0; i < reports->size(); ++i) {
     auto& it = (*items)[i];
     try {
-      auto ib = request_body::parse((*raws)[i]);
+      const request_body& ib = (*reports)[i];
+      ib.check();
       it.r = read_usage(ctx, ib, true, it.model);
       auto sid = ib.id("session_id");
       if (!sid || !valid_id(*sid)) {
@@ -404,7 +410,11 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
       }
       it.r.session = session_id{*sid};
       it.r.request_hash = request_fingerprint(it.r, it.model);
-      it.r.team = team_of_session(deps, it.r.session);
+      auto known = team_of.find(it.r.session.str());
+      if (known == team_of.end()) {
+        known = team_of.emplace(it.r.session.str(), team_of_session(deps, it.r.session)).first;
+      }
+      it.r.team = known->second;
       require(ctx, it.r.team, need::write);
       by_team[it.r.team.str()].push_back(i);
     } catch (const api_error& e) {
@@ -502,10 +512,16 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
       auto dc = decide_context_of(deps);
       dc.memo = &memo;
       dc.out = &events;  // each decision's events go straight into the append
+      // Each session's record is read once while the decisions leave sessions as they are: a
+      // usage event never changes its session's record; a decision that also terminates,
+      // activates or settles something clears what was read.
+      absl::flat_hash_map<std::string_view, std::shared_ptr<const session_record>> sessions;
       for (auto i : indexes) {
         auto& it = (*items)[i];
         const std::size_t first = events.size();
-        it.d = decide_report(dc, live, it.r, it.model);
+        auto& session = sessions[it.r.session.str()];
+        if (!session) session = live.session_ptr(it.r.team, it.r.session);
+        it.d = decide_report(dc, live, it.r, it.model, session);
         if (!it.d) {
           it.status = 404;
           it.outcome = "invalid";
@@ -550,6 +566,7 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
           it.cost = u.cost;
         }
         for (std::size_t k = first; k < events.size(); ++k) live.add_pending(events[k]);
+        if (events.size() > first + 1) sessions.clear();
       }
       if (events.empty()) return;
       {

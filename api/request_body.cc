@@ -46,23 +46,35 @@ bool is_integer_token(std::string_view t) {
 
 }  // namespace
 
-request_body request_body::parse(std::string_view json) {
-  request_body b;
-  auto blank = json.find_first_not_of(" \t\r\n");
-  if (blank == std::string_view::npos) return b;
-  b.fields_.reserve(8);  // a usage report's fields without growing
-  thread_local padded_parser p;
-  od::document doc;
-  if (p.parser.iterate(p.pad(json)).get(doc)) bad_body("the body is not JSON");
-  od::object obj;
-  if (doc.get_object().get(obj)) bad_body("the body must be a JSON object");
-  for (auto f : obj) {
-    std::string_view key;
-    od::value v;
-    if (f.unescaped_key().get(key) || f.value().get(v)) bad_body("the body is not valid JSON");
-    std::string k(key);
-    if (b.find(k)) bad_body("field " + k + " appears twice");
-    field out;
+// Reads an object's fields into a body. The top level throws at the first problem. An item of an
+// array of objects (read in the same pass, not parsed again) keeps a field named twice as its own
+// error and reads on, so that only that item is refused; what simdjson itself refuses still
+// throws (the JSON guard has validated the whole body by then).
+class request_body::reader {
+ public:
+  static void object(od::object& obj, request_body& b, bool item) {
+    b.fields_.reserve(8);  // a usage report's fields without growing
+    for (auto f : obj) {
+      std::string_view key;
+      od::value v;
+      if (f.unescaped_key().get(key) || f.value().get(v)) bad_body("the body is not valid JSON");
+      std::string k(key);
+      field out;
+      value(v, k, out);
+      if (b.find(k)) {
+        if (!item) bad_body("field " + k + " appears twice");
+        if (!b.error_) {
+          b.error_.emplace(http::status::bad_request, "malformed_json",
+                           "field " + k + " appears twice");
+        }
+        continue;
+      }
+      b.fields_.emplace_back(std::move(k), std::move(out));
+    }
+  }
+
+ private:
+  static void value(od::value& v, const std::string& k, field& out) {
     od::json_type t;
     if (v.type().get(t)) bad_body("the body is not valid JSON");
     switch (t) {
@@ -92,46 +104,9 @@ request_body request_body::parse(std::string_view json) {
         out.kind = 'z';
         break;
       }
-      case od::json_type::array: {
-        od::array a;
-        if (v.get_array().get(a)) bad_body("field " + k + " is not valid JSON");
-        out.kind = 'a';
-        for (auto item : a) {
-          od::value iv;
-          if (item.get(iv)) bad_body("field " + k + " is not valid JSON");
-          std::string_view s;
-          od::json_type it;
-          if (iv.type().get(it)) bad_body("field " + k + " is not valid JSON");
-          const bool first = out.items.empty() && out.kind == 'a';
-          if (it == od::json_type::string && (out.kind == 'a') && !iv.get_string().get(s)) {
-            out.items.emplace_back(s);
-          } else if (it == od::json_type::object && (first || out.kind == 'O')) {
-            od::object inner;
-            std::string_view raw;
-            if (iv.get_object().get(inner) || inner.raw_json().get(raw)) {
-              bad_body("field " + k + " is not valid JSON");
-            }
-            out.kind = 'O';
-            out.items.emplace_back(raw);
-          } else {
-            out.items.clear();
-            out.kind = 'A';
-            // Consume the element so iteration continues.
-            bool bad = false;
-            if (it == od::json_type::array) {
-              od::array inner;
-              bad = iv.get_array().get(inner) || inner.raw_json().error();
-            } else if (it == od::json_type::object) {
-              od::object inner;
-              bad = iv.get_object().get(inner) || inner.raw_json().error();
-            } else {
-              (void)iv.raw_json_token();
-            }
-            if (bad) bad_body("field " + k + " is not valid JSON");
-          }
-        }
+      case od::json_type::array:
+        array(v, k, out);
         break;
-      }
       case od::json_type::object: {
         std::string_view raw;
         od::object inner;
@@ -143,8 +118,58 @@ request_body request_body::parse(std::string_view json) {
         break;
       }
     }
-    b.fields_.emplace_back(std::move(k), std::move(out));
   }
+
+  // An array of strings ('a'), of objects ('O', each read as a body) or anything else ('A').
+  static void array(od::value& v, const std::string& k, field& out) {
+    od::array a;
+    if (v.get_array().get(a)) bad_body("field " + k + " is not valid JSON");
+    out.kind = 'a';
+    for (auto item : a) {
+      od::value iv;
+      if (item.get(iv)) bad_body("field " + k + " is not valid JSON");
+      std::string_view s;
+      od::json_type it;
+      if (iv.type().get(it)) bad_body("field " + k + " is not valid JSON");
+      const bool first = out.items.empty() && out.objects.empty() && out.kind == 'a';
+      if (it == od::json_type::string && out.kind == 'a' && !iv.get_string().get(s)) {
+        out.items.emplace_back(s);
+      } else if (it == od::json_type::object && (first || out.kind == 'O')) {
+        od::object inner;
+        if (iv.get_object().get(inner)) bad_body("field " + k + " is not valid JSON");
+        out.kind = 'O';
+        object(inner, out.objects.emplace_back(), true);
+      } else {
+        out.items.clear();
+        out.objects.clear();
+        out.kind = 'A';
+        // Consume the element so iteration continues.
+        bool bad = false;
+        if (it == od::json_type::array) {
+          od::array inner;
+          bad = iv.get_array().get(inner) || inner.raw_json().error();
+        } else if (it == od::json_type::object) {
+          od::object inner;
+          bad = iv.get_object().get(inner) || inner.raw_json().error();
+        } else {
+          (void)iv.raw_json_token();
+        }
+        if (bad) bad_body("field " + k + " is not valid JSON");
+      }
+    }
+  }
+};
+
+request_body request_body::parse(std::string_view json) {
+  request_body b;
+  auto blank = json.find_first_not_of(" \t\r\n");
+  if (blank == std::string_view::npos) return b;
+  thread_local padded_parser p;
+  od::document doc;
+  if (p.parser.iterate(p.pad(json)).get(doc)) bad_body("the body is not JSON");
+  od::object obj;
+  if (doc.get_object().get(obj)) bad_body("the body must be a JSON object");
+  reader::object(obj, b, false);
   // Trailing content after the object is refused by the JSON guard before the handler runs
   // (simdjson 3.0's on-demand document cannot tell).
   return b;
@@ -213,12 +238,16 @@ std::optional<nanos> request_body::cents(std::string_view k) const {
   bad_field(k, "a number of US cents within range");
 }
 
-std::optional<std::span<const std::string>> request_body::objects(std::string_view k) const {
+std::optional<std::span<const request_body>> request_body::objects(std::string_view k) const {
   auto* f = find(k);
   if (!f || f->kind == 'z') return std::nullopt;
-  if (f->kind == 'a' && f->items.empty()) return std::span<const std::string>{};
+  if (f->kind == 'a' && f->items.empty()) return std::span<const request_body>{};
   if (f->kind != 'O') bad_field(k, "an array of objects");
-  return std::span<const std::string>(f->items);
+  return std::span<const request_body>(f->objects);
+}
+
+void request_body::check() const {
+  if (error_) throw *error_;
 }
 
 std::optional<std::vector<std::string>> request_body::strings(std::string_view k) const {

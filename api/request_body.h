@@ -38,9 +38,12 @@ class request_body {
   std::optional<nanos> usd(std::string_view k) const;    // exact, half-even to the nano
   std::optional<nanos> cents(std::string_view k) const;  // exact
   std::optional<std::vector<std::string>> strings(std::string_view k) const;
-  // An array of objects, each as its JSON text (for request_body::parse in turn): a view into
-  // this body, good while it lives.
-  std::optional<std::span<const std::string>> objects(std::string_view k) const;
+  // An array of objects, each read with this body (no second parse): a view into this body,
+  // good while it lives. An object that failed on its own (a field twice) keeps its error for
+  // check() to throw, so a batch refuses that item alone.
+  std::optional<std::span<const request_body>> objects(std::string_view k) const;
+  // Throws the error this body (an item of objects()) met while it was read, if any.
+  void check() const;
   // Refuses (422 unknown_field) the first field not allowed: a typo in a limit must not pass.
   void allow_only(std::initializer_list<std::string_view> allowed) const;
   // The same against a set kept by the caller (a hot path's long list).
@@ -58,9 +61,12 @@ class request_body {
     char kind = 'z';
     std::string text;  // unescaped string, number token, "true"/"false"
     std::vector<std::string> items;
+    std::vector<request_body> objects;  // kind 'O'
   };
+  class reader;
   const field* find(std::string_view k) const;
   std::vector<std::pair<std::string, field>> fields_;
+  std::optional<api_error> error_;  // an item's own error (see check())
 };
 
 }  // namespace tally::api

@@ -223,7 +223,13 @@ void fuzz_body(std::string_view in) {
       }
       try {
         if (auto objs = b.objects(key)) {
-          for (auto& o : *objs) (void)api::request_body::parse(o);
+          for (auto& o : *objs) {
+            try {
+              o.check();
+            } catch (const api::api_error&) {
+            }
+            (void)o.usage_fields();
+          }
         }
       } catch (const api::api_error&) {
       }

@@ -490,6 +490,52 @@ TEST_F(handlers, a_batch_decides_each_report_on_its_own_in_order) {
   EXPECT_EQ(json(budget()).at("rejected_cost_nanos").as_int64(), 20'000'000);
 }
 
+// A batch reads each session once, but a decision that ends the run is seen by the reports
+// after it in the same batch: they are refused, not counted against a session that is over.
+TEST_F(handlers, a_run_ended_by_a_batch_item_refuses_the_items_after_it) {
+  guide_setup();
+  policy.agent_default.cost_per_run = nanos{30'000'000};
+  auto s = open_session();
+  auto item = [&](std::string id) {
+    return R"({"session_id": ")" + s + R"(", "event_id": ")" + id + R"(", "cost_usd": 0.02})";
+  };
+  auto batch = call(report_usage_batch, http::verb::post,
+                    R"({"reports": [)" + item("r1") + "," + item("r2") + "," + item("r3") + "]}");
+  ASSERT_EQ(batch.result(), http::status::ok) << batch.body();
+  auto o = json(batch);
+  auto& r = o.at("results").as_array();
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(r.at(0).at("status").as_string(), "recorded");
+  EXPECT_EQ(r.at(1).at("status").as_string(), "recorded");  // crosses the run limit
+  EXPECT_EQ(r.at(1).at("action").as_string(), "stop");
+  EXPECT_EQ(r.at(2).at("status").as_string(), "rejected") << batch.body();
+  EXPECT_EQ(r.at(2).at("reason").as_string(), "session_terminated");
+  EXPECT_EQ(json(budget()).at("daily_spent_nanos").as_int64(), 40'000'000);
+}
+
+// Each report of a batch is read with the batch (one parse); one with a field twice is refused
+// alone, as a 400, and the others are decided.
+TEST_F(handlers, a_batch_item_with_a_field_twice_is_refused_alone) {
+  guide_setup();
+  auto s = open_session();
+  auto batch = call(report_usage_batch, http::verb::post,
+                    R"({"reports": [{"session_id": ")" + s +
+                        R"(", "event_id": "d1", "cost_usd": 0.01, "cost_usd": 0.02},
+                        {"session_id": ")" +
+                        s + R"(", "event_id": "d2", "cost_usd": 0.01}]})");
+  ASSERT_EQ(batch.result(), http::status::ok) << batch.body();
+  auto o = json(batch);
+  auto& r = o.at("results").as_array();
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r.at(0).at("status").as_string(), "invalid");
+  EXPECT_EQ(r.at(0).at("http_status").as_int64(), 400);
+  EXPECT_NE(std::string(r.at(0).at("reason").as_string()).find("cost_usd appears twice"),
+            std::string::npos)
+      << batch.body();
+  EXPECT_EQ(r.at(1).at("status").as_string(), "recorded");
+  EXPECT_EQ(json(budget()).at("daily_spent_nanos").as_int64(), 10'000'000);
+}
+
 TEST_F(handlers, a_node_that_does_not_own_the_team_answers_503_with_retry_after) {
   guide_setup();
   ledger.set_access(team_access::catching_up);

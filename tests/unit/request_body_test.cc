@@ -27,6 +27,35 @@ TEST(request_body, a_malformed_literal_is_an_api_error) {
   EXPECT_EQ(ok.boolean("y"), true);
 }
 
+// An array of objects is read with its body: each object a body of its own, and an object with
+// a field twice keeps that error to itself (check() throws it), while a body with a field twice
+// at the top is refused whole.
+TEST(request_body, objects_are_read_in_the_same_pass_and_keep_their_own_errors) {
+  auto b = request_body::parse(
+      R"({"items": [{"a": 1, "b": "x"}, {"a": 2, "a": 3}, {"n": {"k": [1]}, "s": ["p"]}]})");
+  auto items = b.objects("items");
+  ASSERT_TRUE(items);
+  ASSERT_EQ(items->size(), 3u);
+  EXPECT_NO_THROW((*items)[0].check());
+  EXPECT_EQ((*items)[0].integer("a"), 1);
+  EXPECT_EQ((*items)[0].text("b"), "x");
+  try {
+    (*items)[1].check();
+    ADD_FAILURE() << "a field twice was accepted";
+  } catch (const api_error& e) {
+    EXPECT_EQ(e.status, http::status::bad_request);
+    EXPECT_NE(std::string(e.what()).find("a appears twice"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ((*items)[1].integer("a"), 2);  // the first one
+  EXPECT_EQ((*items)[2].strings("s"), std::vector<std::string>{"p"});
+  EXPECT_TRUE((*items)[2].has("n"));
+  EXPECT_THROW((void)b.objects("missing").value(), std::bad_optional_access);
+  EXPECT_THROW((void)request_body::parse(R"({"a": 1, "a": 2})"), api_error);
+  auto mixed = request_body::parse(R"({"items": [{"a": 1}, 2]})");
+  EXPECT_THROW((void)mixed.objects("items"), api_error);
+  EXPECT_EQ(request_body::parse(R"({"items": []})").objects("items")->size(), 0u);
+}
+
 // A report's token fields read from its parsed fields (one parse per report) give what the
 // document reader gives for the same object: the same fields, or the same error.
 TEST(request_body, token_fields_read_from_parsed_fields_match_the_document_reader) {
