@@ -131,17 +131,18 @@ class request_body::reader {
       std::string_view s;
       od::json_type it;
       if (iv.type().get(it)) bad_body("field " + k + " is not valid JSON");
-      const bool first = out.items.empty() && out.objects.empty() && out.kind == 'a';
+      const bool first = out.items.empty() && !out.objects && out.kind == 'a';
       if (it == od::json_type::string && out.kind == 'a' && !iv.get_string().get(s)) {
         out.items.emplace_back(s);
       } else if (it == od::json_type::object && (first || out.kind == 'O')) {
         od::object inner;
         if (iv.get_object().get(inner)) bad_body("field " + k + " is not valid JSON");
         out.kind = 'O';
-        object(inner, out.objects.emplace_back(), true);
+        if (!out.objects) out.objects = std::make_shared<std::vector<request_body>>();
+        object(inner, out.objects->emplace_back(), true);
       } else {
         out.items.clear();
-        out.objects.clear();
+        out.objects.reset();
         out.kind = 'A';
         // Consume the element so iteration continues.
         bool bad = false;
@@ -243,7 +244,7 @@ std::optional<std::span<const request_body>> request_body::objects(std::string_v
   if (!f || f->kind == 'z') return std::nullopt;
   if (f->kind == 'a' && f->items.empty()) return std::span<const request_body>{};
   if (f->kind != 'O') bad_field(k, "an array of objects");
-  return std::span<const request_body>(f->objects);
+  return std::span<const request_body>(*f->objects);
 }
 
 void request_body::check() const {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -61,7 +62,8 @@ class request_body {
     char kind = 'z';
     std::string text;  // unescaped string, number token, "true"/"false"
     std::vector<std::string> items;
-    std::vector<request_body> objects;  // kind 'O'
+    // kind 'O' (behind a pointer: a member of request_body's own type is incomplete here)
+    std::shared_ptr<std::vector<request_body>> objects;
   };
   class reader;
   const field* find(std::string_view k) const;
