@@ -1,9 +1,12 @@
 // The store writer's cost per event (Google Benchmark): flushes of a steady batched ingest
 // written to a real RocksDB store on disk, each flush one WriteBatch of its dedup markers and
 // usage-log rows (the two rows every usage event adds), in key order as the store writer puts
-// them or in the order they were decided. Measured on the 2-vCPU machine of the README: about
-// 1.7 us per event in key order with tally-loadgen's event ids, about 4 us with random ones
-// (each marker lands somewhere else in the memtable's skiplist), and ordering pays for itself.
+// them or in the order they were decided. CPU is the process's (RocksDB's flushes and compactions
+// included). Measured on the 2-vCPU machine of the README: about 2.6-2.8 us per event in key
+// order with tally-loadgen's event ids, 4.4 unsorted; about 4.7 in key order with random ones
+// (each marker lands somewhere else in the memtable's skiplist). A smaller dedup memtable (16 or
+// 4 MB instead of 64) makes the writer cheaper with random ids but the process dearer (more
+// compaction).
 //   tally_bench_store [--benchmark_filter=REGEX]
 #include <unistd.h>
 
@@ -88,6 +91,7 @@ BENCHMARK(BM_store_flush)
     ->Args({4000, 1, 0})
     ->Args({4000, 1, 1})
     ->Iterations(500)
+    ->MeasureProcessCPUTime()
     ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
