@@ -623,6 +623,7 @@ void ledger_state::prefetch_markers(const std::vector<std::string>& keys) {
     ask.push_back(key);
   }
   if (ask.empty()) return;
+  std::sort(ask.begin(), ask.end());  // the store reads keys in order (RocksDB's own order)
   const auto present = source_->contains(column::dedup, ask);
   for (std::size_t i = 0; i < ask.size(); ++i) {
     if (present[i]) continue;

@@ -40,6 +40,26 @@ std::size_t usage_rows(ledger_state& s) {
   return n;
 }
 
+// contains() answers each key where it was asked, whether the keys come in order (MultiGet is
+// then spared its sort) or not, duplicates included.
+TEST(store_writer, the_store_tells_which_keys_it_holds_in_any_order) {
+  temp_dir dir("contains");
+  ledger_store store({.path = dir.path.string()});
+  ASSERT_TRUE(store
+                  .write({{column::dedup, "acme/b", "d"},
+                          {column::dedup, "acme/d", "d"},
+                          {column::dedup, "beta/a", "d"}})
+                  .ok());
+  const std::vector<std::string_view> sorted = {"acme/a", "acme/b", "acme/b",
+                                                "acme/c", "acme/d", "beta/a"};
+  EXPECT_EQ(store.contains(column::dedup, sorted),
+            (std::vector<bool>{false, true, true, false, true, true}));
+  const std::vector<std::string_view> unsorted = {"beta/a", "acme/c", "acme/d", "acme/a", "acme/b"};
+  EXPECT_EQ(store.contains(column::dedup, unsorted),
+            (std::vector<bool>{true, false, true, false, true}));
+  EXPECT_EQ(store.contains(column::usage, sorted), std::vector<bool>(sorted.size(), false));
+}
+
 TEST(store_writer, a_drained_batch_stays_readable_until_it_is_in_the_store) {
   temp_dir dir("in-flight");
   ledger_store store({.path = dir.path.string()});
