@@ -19,6 +19,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include "producers/loadgen/batch_answer.h"
+#include "producers/loadgen/event_ids.h"
 
 namespace tally::loadgen {
 
@@ -279,11 +280,15 @@ void connection::build(op kind) {
   body.reserve(kind == op::batch ? std::size_t(o.batch_size) * 160 + 32 : 200);
   auto event_id = [&] {
     body += "\"event_id\":\"";
-    body += o.run_id;
-    body += '.';
-    append_int(body, std::uint64_t(id_));
-    body += '.';
-    append_int(body, events_++);
+    if (o.random_event_ids) {
+      loadgen::append_random_event_id(body, o.id_seed, std::uint64_t(id_), events_++);
+    } else {
+      body += o.run_id;
+      body += '.';
+      append_int(body, std::uint64_t(id_));
+      body += '.';
+      append_int(body, events_++);
+    }
     body += '"';
   };
   req_.clear();

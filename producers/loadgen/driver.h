@@ -43,6 +43,10 @@ struct run_options {
   std::vector<std::string> agents;
   std::vector<std::string> sessions;  // one per agent (usage/batch/mixed)
   std::string run_id;                 // prefix of the event ids sent
+  // Event ids as a fleet using random UUIDs sends them (32 hex digits, unique per run) rather
+  // than run_id.connection.sequence: each dedup marker lands anywhere in the store's index.
+  bool random_event_ids = false;
+  std::uint64_t id_seed = 0;  // mixed into the random ids (unique per run)
 };
 
 struct op_stats {

@@ -167,6 +167,9 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--setup", setup, "create the teams and agents first (idempotent)");
+  app.add_flag("--random-event-ids", o.random_event_ids,
+               "send random 32-hex-digit event ids (as a fleet using UUIDs) instead of "
+               "run.connection.sequence");
   app.add_flag("--fresh-sessions", fresh_sessions,
                "open new sessions every run (default: reuse lg-session-<i>)");
   app.add_option("--model", model, "model of the sessions opened")->capture_default_str();
@@ -291,6 +294,7 @@ int main(int argc, char** argv) {
                                 std::chrono::system_clock::now().time_since_epoch())
                                 .count()) +
              "-" + std::to_string(getpid());
+  o.id_seed = std::hash<std::string>{}(o.run_id);
 
   cpu_watch watch;
   if (server_pid > 0) watch.procs.push_back({"server", server_pid});
