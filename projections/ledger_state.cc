@@ -683,7 +683,11 @@ fold_outcome ledger_state::apply(const event& e) {
   if (!decided) decided = std::get_if<usage_rejected>(&e.payload);
   if (decided && decided->report) report_done(decided->report->partition, decided->report->offset);
   std::string marker_key = dedup_key(team.str(), e.id.str());
-  if (marker(marker_key)) return fold_outcome::duplicate;
+  // A key remembered as absent (a decision's prefetch) is new (marker() would answer so from the
+  // same set), and its marker is now on its way to the store: it leaves the set here, in the one
+  // lookup.
+  const bool known_new = !absent_markers_.empty() && absent_markers_.erase(marker_key) > 0;
+  if (!known_new && marker(marker_key)) return fold_outcome::duplicate;
 
   std::string marker_day;
   std::visit(
@@ -832,12 +836,6 @@ fold_outcome ledger_state::apply(const event& e) {
       },
       e.payload);
   if (marker_day.empty()) marker_day = day_of_utc(e.time);
-  // Its marker is on its way to the store: the source will have it.
-  if (!absent_markers_.empty()) {
-    if (auto it = absent_markers_.find(marker_key); it != absent_markers_.end()) {
-      absent_markers_.erase(it);
-    }
-  }
   markers_.emplace_back(std::move(marker_key), std::move(marker_day));
   marker_index_.emplace(markers_.back().first, markers_.size() - 1);
   return fold_outcome::applied;
