@@ -36,15 +36,15 @@ std::string new_id(std::string_view prefix) {
   return out;
 }
 
-event_id request_event_id(const request_ctx& ctx, std::string_view body_event_id) {
-  std::string id(body_event_id);
+event_id request_event_id(const request_ctx& ctx, std::string body_event_id) {
+  std::string id = std::move(body_event_id);
   if (id.empty()) id = std::string(ctx.req["Idempotency-Key"]);
   if (id.empty()) return event_id{new_id("api-")};
   if (!valid_id(id)) {
     throw api_error(http::status::unprocessable_entity, "bad_field",
                     "event_id / Idempotency-Key must be 1-200 printable characters without '/'");
   }
-  return event_id{id};
+  return event_id{std::move(id)};
 }
 
 std::string path_id(const request_ctx& ctx, std::string_view name) {

@@ -70,7 +70,7 @@ void require_org_admin(const request_ctx& ctx);
 std::string new_id(std::string_view prefix);
 // The identity of the event a write creates: the Idempotency-Key header when given (a retried
 // request is then one fact), else a fresh id.
-event_id request_event_id(const request_ctx& ctx, std::string_view body_event_id = {});
+event_id request_event_id(const request_ctx& ctx, std::string body_event_id = {});
 
 // A path parameter that must be a valid id (404 when malformed: no such thing can exist).
 std::string path_id(const request_ctx& ctx, std::string_view name);

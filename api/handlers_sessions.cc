@@ -211,7 +211,7 @@ usage_report read_usage(const request_ctx& ctx, const request_body& b, bool batc
   if (batch_item && eid.empty()) {
     r.id = event_id{new_id("api-")};
   } else {
-    r.id = request_event_id(ctx, eid);
+    r.id = request_event_id(ctx, std::move(eid));
   }
   r.occurred_at = time_field(b);
   if (auto rid = b.id("reservation_id")) {
@@ -408,7 +408,7 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
       if (!sid || !valid_id(*sid)) {
         throw api_error(http::status::unprocessable_entity, "bad_field", "session_id is required");
       }
-      it.r.session = session_id{*sid};
+      it.r.session = session_id{std::move(*sid)};
       it.r.request_hash = request_fingerprint(it.r, it.model);
       auto known = team_of.find(it.r.session.str());
       if (known == team_of.end()) {
