@@ -67,7 +67,7 @@ void BM_store_flush(benchmark::State& state) {
       state.ResumeTiming();
       if (sorted) {
         // As the store writer orders a drained batch: column by column, each in key order.
-        std::vector<const ledger_state::change*> order;
+        std::vector<ledger_state::change*> order;
         order.reserve(changes.size());
         for (auto& c : changes) order.push_back(&c);
         std::sort(order.begin(), order.end(), [](auto* a, auto* b) {
@@ -75,7 +75,7 @@ void BM_store_flush(benchmark::State& state) {
         });
         std::vector<ledger_state::change> in_order;
         in_order.reserve(changes.size());
-        for (auto* c : order) in_order.push_back(std::move(*const_cast<ledger_state::change*>(c)));
+        for (auto* c : order) in_order.push_back(std::move(*c));
         changes.swap(in_order);
       }
       auto s = store.write(changes);
