@@ -47,7 +47,7 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 }
 
 std::string key_id_for(std::string_view secret) {
-  return "key_" + sha256_hex(secret).substr(0, id_hex_digits);
+  return "key_" + sha256_hex(secret, id_hex_digits);
 }
 
 api_key_record make_key_record(std::string_view secret, role who, std::string team,

@@ -38,9 +38,6 @@ struct api_key_record {
 // std::runtime_error if the CSPRNG fails (the process cannot issue keys safely).
 std::string generate_key_secret();
 
-// Lowercase hex SHA-256 (schemas/sha256.h).
-using tally::sha256_hex;
-
 // Equality of two hashes in time that depends only on their length (CRYPTO_memcmp), so a
 // comparison does not reveal how many leading characters matched.
 bool constant_time_equal(std::string_view a, std::string_view b);

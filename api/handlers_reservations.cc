@@ -60,7 +60,7 @@ void create_reservation(api_deps& deps, request_ctx& ctx, respond_fn respond) {
   std::string rid = b.id("reservation_id").value_or("");
   if (rid.empty()) {
     auto key = ctx.req["Idempotency-Key"];
-    rid = key.empty() ? new_id("rsv_") : "rsv_" + sha256_hex(key).substr(0, 32);
+    rid = key.empty() ? new_id("rsv_") : "rsv_" + sha256_hex(key, 32);
   }
   if (!valid_id(rid)) {
     throw api_error(http::status::unprocessable_entity, "bad_field",
@@ -72,8 +72,8 @@ void create_reservation(api_deps& deps, request_ctx& ctx, respond_fn respond) {
       rid,
       *amount,
       ttl * 1000,
-      sha256_hex(session.str() + "|" + std::to_string(amount->count) + "|" + std::to_string(ttl))
-          .substr(0, 16)};
+      sha256_hex(session.str() + "|" + std::to_string(amount->count) + "|" + std::to_string(ttl),
+                 16)};
   run_command(
       deps, team, std::move(respond),
       [&](live_view& live) {

@@ -31,7 +31,7 @@ void open_session(api_deps& deps, request_ctx& ctx, respond_fn respond, const ag
   std::string sid = b.id("session_id").value_or("");
   if (sid.empty()) {
     auto key = ctx.req["Idempotency-Key"];
-    sid = key.empty() ? new_id("ses_") : "ses_" + sha256_hex(key).substr(0, 32);
+    sid = key.empty() ? new_id("ses_") : "ses_" + sha256_hex(key, 32);
   }
   session_opened c{team,
                    agent,
@@ -271,7 +271,7 @@ std::string request_fingerprint(const usage_report& r, const std::optional<std::
 bool same_request(const std::string& stored, const usage_report& r,
                   const std::optional<std::string>& model) {
   if (stored.empty() || stored == r.request_hash) return true;
-  return std::string_view(sha256_hex(canonical_request(r, model))).substr(0, 16) == stored;
+  return sha256_hex(canonical_request(r, model), 16) == stored;
 }
 
 // The answer to a retried report: the original one, unless the key came with another body.

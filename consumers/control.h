@@ -26,7 +26,8 @@ struct topic_names {
 
 // Creates the topics that do not exist yet: ledger, reports and alerts with `partitions`
 // partitions each (ledger and reports must match: a team's reports and ledger share a partition
-// number), control and the alerts' dead letters with one. Throws std::runtime_error when the broker refuses.
+// number), control and the alerts' dead letters with one. Throws std::runtime_error when the
+// broker refuses.
 void ensure_topics(const std::string& brokers, const topic_names& topics, int partitions);
 
 // The control event of a price version: a CloudEvent of type tally.pricing_published.v1 whose

@@ -348,7 +348,7 @@ TEST_F(handlers, a_report_fingerprinted_by_an_earlier_version_is_still_known_on_
   u.occurred_at = now;
   u.day = "2026-11-23";
   u.month = "2026-11";
-  u.request_hash = api::sha256_hex(session + "|0|0|0|0|10000000|-|-").substr(0, 16);
+  u.request_hash = sha256_hex(session + "|0|0|0|0|10000000|-|-", 16);
   e.payload = u;
   ASSERT_EQ(ledger.state().apply(e), fold_outcome::applied);
   const auto before = ledger.appended().size();
