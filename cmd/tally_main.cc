@@ -22,6 +22,7 @@
 #include "consumers/thread_priority.h"
 #include "projections/budget.h"
 #include "projections/store.h"
+#include "projections/usage_blocks.h"
 #include "schemas/config.h"
 
 // jemalloc's options (read when it starts; MALLOC_CONF in the environment still overrides them).
@@ -329,7 +330,7 @@ int inspect(const common_options& o, const std::string& prefix, const std::strin
   for (auto c : {tally::column::totals, tally::column::entities, tally::column::dedup,
                  tally::column::outbox, tally::column::meta, tally::column::usage}) {
     if (!column.empty() && tally::column_name(c) != column) continue;
-    store.for_each(c, prefix, [&](std::string_view k, std::string_view v) {
+    auto show = [&](std::string_view k, std::string_view v) {
       std::cout << tally::column_name(c) << ' ' << k << ' ';
       tally::totals t;
       std::int64_t i;
@@ -350,7 +351,20 @@ int inspect(const common_options& o, const std::string& prefix, const std::strin
         std::cout << v;
       }
       std::cout << '\n';
+    };
+    if (c != tally::column::usage) {
+      store.for_each(c, prefix, show);
+      continue;
+    }
+    // One line per usage log row, out of the blocks that hold them (usage_blocks.h). A block
+    // holding a row with the prefix may be keyed past it: the team's entries are read.
+    tally::usage_rows_in_order rows([&](std::string_view k, std::string_view v) {
+      if (k.starts_with(prefix)) show(k, v);
     });
+    const auto team_end = prefix.find('/');
+    store.for_each(c, team_end == std::string::npos ? prefix : prefix.substr(0, team_end + 1),
+                   [&](std::string_view k, std::string_view v) { rows.entry(k, v); });
+    rows.finish();
   }
   return 0;
 }

@@ -9,6 +9,7 @@
 #include "projections/insight_state.h"
 #include "projections/reservations.h"
 #include "projections/slots.h"
+#include "projections/usage_blocks.h"
 #include "projections/usage_log.h"
 
 namespace tally {
@@ -533,7 +534,11 @@ void ledger_state::scan_usage_log(
   auto next = cached.begin();
   bool go = true;
   if (source_) {
-    source_->scan_back(column::usage, from, to, [&](std::string_view k, std::string_view v) {
+    // The store's rows, out of its blocks (usage_blocks.h).
+    auto stored = [&](std::string_view lo, std::string_view hi, const usage_entry_fn& g) {
+      source_->scan_back(column::usage, lo, hi, g);
+    };
+    scan_usage_rows(stored, from, to, [&](std::string_view k, std::string_view v) {
       for (; go && next != cached.end() && next->first >= k; ++next) {
         if (next->first == k) continue;  // the unwritten row is the same row
         go = f(next->first, next->second);

@@ -10,11 +10,14 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include "projections/usage_blocks.h"
+
 namespace tally {
 namespace {
 
 // The usage log's keys grow within each team (team '/' time '/' id): the memtable keeps an
-// insert hint per team, so appending a row does not search the skiplist from the top.
+// insert hint per team, so appending a block (usage_blocks.h) does not search the skiplist from
+// the top.
 class team_prefix final : public rocksdb::SliceTransform {
  public:
   const char* Name() const override { return "tally.team_prefix"; }
@@ -26,6 +29,10 @@ class team_prefix final : public rocksdb::SliceTransform {
     return key.ToStringView().find('/') != std::string_view::npos;
   }
 };
+
+rocksdb::Slice slice(std::string_view s) {
+  return rocksdb::Slice(s.data(), s.size());
+}
 
 constexpr column all_columns[] = {column::totals, column::entities, column::dedup,
                                   column::outbox, column::meta,     column::usage};
@@ -153,9 +160,20 @@ rocksdb::Status ledger_store::write(const std::vector<ledger_state::change>& cha
   std::size_t bytes = 64;
   for (auto& c : changes) bytes += c.key.size() + c.value.size() + 16;
   rocksdb::WriteBatch batch(bytes);  // one allocation for the whole batch
+  std::vector<const ledger_state::change*> usage;
   for (auto& c : changes) {
-    batch.Put(handles_[static_cast<int>(c.cf) + 1], c.key, c.value);
+    if (c.cf == column::usage) {
+      usage.push_back(&c);
+    } else {
+      batch.Put(handles_[static_cast<int>(c.cf) + 1], c.key, c.value);
+    }
   }
+  std::sort(usage.begin(), usage.end(), [](auto* a, auto* b) { return a->key < b->key; });
+  usage_block_builder blocks([&](std::string_view k, std::string_view v) {
+    batch.Put(handles_[static_cast<int>(column::usage) + 1], slice(k), slice(v));
+  });
+  for (auto* c : usage) blocks.add(c->key, c->value);
+  blocks.finish();
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync_writes;
   return db_->Write(wo, &batch);
@@ -168,10 +186,15 @@ rocksdb::Status ledger_store::write(const ledger_state::batch& b,
   for (auto& [k, v] : b.markers) bytes += k.size() + v.size() + 16;
   for (auto& [k, v] : b.usage) bytes += k.size() + v.size() + 16;
   rocksdb::WriteBatch batch(bytes);
-  b.in_key_order([&](column cf, std::string_view k, std::string_view v) {
-    batch.Put(handles_[static_cast<int>(cf) + 1], rocksdb::Slice(k.data(), k.size()),
-              rocksdb::Slice(v.data(), v.size()));
+  // The usage log's rows are cut into blocks (usage_blocks.h), in the key order they come in.
+  usage_block_builder blocks([&](std::string_view k, std::string_view v) {
+    batch.Put(handles_[static_cast<int>(column::usage) + 1], slice(k), slice(v));
   });
+  b.in_key_order([&](column cf, std::string_view k, std::string_view v) {
+    if (cf == column::usage) return blocks.add(k, v);
+    batch.Put(handles_[static_cast<int>(cf) + 1], slice(k), slice(v));
+  });
+  blocks.finish();
   if (before_commit) before_commit();
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync_writes;
