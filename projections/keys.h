@@ -46,7 +46,9 @@
 //                            key := 'outbox/next'               value := next outbox sequence
 //   column family "usage":   key := team '/' time '/' event_id  one row per decided usage event
 //                            time := 13 digits of the event time in ms; value := the row
-//                            (codec and grammar: usage_log.cc)
+//                            (codec and grammar: usage_log.cc); rows of a team less than 10 ms
+//                            apart are stored as one block keyed by its last row
+//                            (usage_blocks.h)
 // Free-text components (model, effort) escape '%' and '/' as %25 and %2F; ids never hold them.
 // Thread-safety: pure functions.
 #pragma once

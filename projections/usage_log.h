@@ -1,7 +1,8 @@
 // The usage log: one row per decided usage event (UsageRecorded and UsageRejected), written by
 // the fold in the same WriteBatch as the totals, ordered by team then event time then event id,
 // so a page of GET /api/v1/usage (newest first) is one backward range scan. Rows keep the day they
-// belong to so retention (90 days) can drop whole ranges. Layout in projections/keys.h.
+// belong to so retention (90 days) can drop whole ranges. Layout in projections/keys.h; the store
+// keeps rows close in time in blocks (usage_blocks.h), which the readers open.
 // Thread-safety: pure functions.
 #pragma once
 

@@ -1,12 +1,13 @@
 // The store writer's cost per event (Google Benchmark): flushes of a steady batched ingest
 // written to a real RocksDB store on disk, each flush one WriteBatch of its dedup markers and
-// usage-log rows (the two rows every usage event adds), in key order as the store writer puts
-// them or in the order they were decided. CPU is the process's (RocksDB's flushes and compactions
-// included). Measured on the 2-vCPU machine of the README: about 2.6-2.8 us per event in key
-// order with tally-loadgen's event ids, 4.4 unsorted; about 4.7 in key order with random ones
-// (each marker lands somewhere else in the memtable's skiplist). A smaller dedup memtable (16 or
-// 4 MB instead of 64) makes the writer cheaper with random ids but the process dearer (more
-// compaction).
+// usage-log rows (the two rows every usage event adds; the usage rows go in as blocks,
+// projections/usage_blocks.h), in key order as the store writer puts them or in the order they
+// were decided. CPU is the process's (RocksDB's flushes and compactions included). Measured on
+// the 2-vCPU machine of the README, run in turn with the build before usage blocks: in key order,
+// about 1.8 us per event with tally-loadgen's event ids (2.5 before) and about 4.0 with random
+// ones (4.6 before: each marker lands somewhere else in the memtable's skiplist). A smaller dedup
+// memtable (16 or 4 MB instead of 64) makes the writer cheaper with random ids but the process
+// dearer (more compaction).
 //   tally_bench_store [--benchmark_filter=REGEX]
 #include <unistd.h>
 
