@@ -2,6 +2,7 @@
 #include "api/handlers.h"
 
 #include <charconv>
+#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -225,44 +226,74 @@ usage_report read_usage(const request_ctx& ctx, const request_body& b, bool batc
   return r;
 }
 
-// What a retry of a report with the same key must repeat, as text.
-std::string canonical_request(const usage_report& r, const std::optional<std::string>& model) {
-  std::string canon;
-  canon.reserve(160);
-  canon = r.session.str();
-  char digits[24];
-  auto number = [&](std::int64_t n) {
-    canon += '|';
-    canon.append(digits, std::to_chars(digits, digits + sizeof digits, n).ptr);
-  };
+// What a retry of a report with the same key must repeat, as text, written through out (put:
+// text as it is; num: a decimal integer).
+template <class Out>
+void write_canonical(Out& out, const usage_report& r, const std::optional<std::string>& model) {
+  out.put(r.session.str());
   for (auto n : {r.tokens.input, r.tokens.output, r.tokens.cache_creation, r.tokens.cache_read}) {
-    number(n);
+    out.put("|");
+    out.num(n);
   }
   if (r.cost) {
-    number(r.cost->count);
+    out.put("|");
+    out.num(r.cost->count);
   } else {
-    canon += "|-";
+    out.put("|-");
   }
-  canon += '|';
-  canon += model ? std::string_view(*model) : std::string_view("-");
+  out.put("|");
+  out.put(model ? std::string_view(*model) : std::string_view("-"));
   if (r.occurred_at) {
-    number(*r.occurred_at);
+    out.put("|");
+    out.num(*r.occurred_at);
   } else {
-    canon += "|-";
+    out.put("|-");
   }
   // A report without a reservation keeps the fingerprint it always had.
   if (!r.reservation.empty()) {
-    canon += "|r:";
-    canon += r.reservation;
+    out.put("|r:");
+    out.put(r.reservation);
   }
-  return canon;
+}
+
+std::string canonical_request(const usage_report& r, const std::optional<std::string>& model) {
+  struct string_out {
+    std::string s;
+    void put(std::string_view x) { s.append(x); }
+    void num(std::int64_t n) {
+      char digits[24];
+      s.append(digits, std::to_chars(digits, digits + sizeof digits, n).ptr);
+    }
+  } out;
+  write_canonical(out, r, model);
+  return std::move(out.s);
 }
 
 // The fingerprint of a report's request (16 hex digits, kept with its event): XXH3 of its
-// canonical text.
+// canonical text, which the usual report writes into a buffer on the stack.
 std::string request_fingerprint(const usage_report& r, const std::optional<std::string>& model) {
+  constexpr std::size_t numbers = 6 * 21, separators = 16;
+  const std::size_t size = r.session.str().size() + (model ? model->size() : 1) +
+                           r.reservation.size() + numbers + separators;
+  std::uint64_t hash = 0;
+  char buf[384];
+  if (size <= sizeof buf) {
+    struct buffer_out {
+      char* p;
+      char* end;
+      void put(std::string_view x) {
+        std::memcpy(p, x.data(), x.size());
+        p += x.size();
+      }
+      void num(std::int64_t n) { p = std::to_chars(p, end, n).ptr; }
+    } out{buf, buf + sizeof buf};
+    write_canonical(out, r, model);
+    hash = text_hash(std::string_view(buf, static_cast<std::size_t>(out.p - buf)));
+  } else {
+    hash = text_hash(canonical_request(r, model));
+  }
   char hex[16];
-  fmt::format_to(hex, FMT_COMPILE("{:016x}"), text_hash(canonical_request(r, model)));
+  fmt::format_to(hex, FMT_COMPILE("{:016x}"), hash);
   return std::string(hex, sizeof hex);
 }
 

@@ -1,6 +1,8 @@
 #include "api/request_body.h"
 
 #include <charconv>
+#include <cstring>
+#include <stdexcept>
 
 #include <simdjson.h>
 
@@ -270,6 +272,21 @@ boost::system::result<raw_usage_fields> request_body::usage_fields() const {
                  f.text);
   }
   return reader.finish();
+}
+
+request_body::field_set::field_set(std::initializer_list<std::string_view> names) {
+  for (auto n : names) {
+    if (n.size() > max_length) throw std::logic_error("field name too long for a field_set");
+    by_length_[n.size()].push_back(n);
+  }
+}
+
+bool request_body::field_set::contains(std::string_view name) const {
+  if (name.size() > max_length) return false;
+  for (auto n : by_length_[name.size()]) {
+    if (std::memcmp(n.data(), name.data(), name.size()) == 0) return true;
+  }
+  return false;
 }
 
 void request_body::allow_only(const field_set& allowed) const {

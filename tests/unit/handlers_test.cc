@@ -5,10 +5,13 @@
 #include "api/handlers.h"
 
 #include <gtest/gtest.h>
+#include <cstdio>
 
 #include <boost/json.hpp>
 
 #include "producers/loadgen/batch_answer.h"
+#include "schemas/event_time.h"
+#include "schemas/text_hash.h"
 #include "tests/support/memory_ledger.h"
 
 namespace tally::api {
@@ -370,6 +373,45 @@ TEST_F(handlers, a_report_fingerprinted_by_an_earlier_version_is_still_known_on_
   EXPECT_EQ(results.at(1).at("http_status").as_int64(), 422) << batch.body();
   EXPECT_EQ(ledger.appended().size(), before);  // nothing decided again
   EXPECT_EQ(json(budget()).at("daily_spent_nanos").as_int64(), 10'000'000);
+}
+
+// The fingerprint kept with an event is the 16 hex digits of XXH3 of the report's canonical
+// text, however it is put together: a report recorded with exactly that fingerprint is the same
+// report on retry (its first comparison), and the key with another body is refused.
+TEST_F(handlers, the_fingerprint_is_xxh3_of_the_canonical_text) {
+  guide_setup();
+  auto session = open_session();
+  event e;
+  e.id = event_id{"fp-1"};
+  e.time = now;
+  usage_recorded u;
+  u.team = team_id{"acme"};
+  u.agent = agent_id{"eng-1"};
+  u.session = session_id{session};
+  u.tokens = {.input = 1200, .output = 34, .cache_creation = 5, .cache_read = 6};
+  u.cost = nanos{10'000'000};
+  u.source = cost_source::reported;
+  u.occurred_at = now;
+  u.day = "2026-11-23";
+  u.month = "2026-11";
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx",
+                static_cast<unsigned long long>(text_hash(
+                    session + "|1200|34|5|6|10000000|claude-sonnet-4-5|" + std::to_string(now))));
+  u.request_hash = hex;
+  e.payload = u;
+  ASSERT_EQ(ledger.state().apply(e), fold_outcome::applied);
+  const auto before = ledger.appended().size();
+  const std::string body = R"({"input_tokens": 1200, "output_tokens": 34,
+      "cache_creation_input_tokens": 5, "cache_read_input_tokens": 6, "cost_usd": 0.01,
+      "model": "claude-sonnet-4-5", "occurred_at": ")" +
+                           format_rfc3339(now) + "\"}";
+  auto again = usage(session, body, "fp-1");
+  ASSERT_EQ(again.result(), http::status::ok) << again.body();
+  EXPECT_TRUE(json(again).at("duplicate").as_bool()) << again.body();
+  auto other = usage(session, R"({"input_tokens": 1201, "cost_usd": 0.01})", "fp-1");
+  EXPECT_EQ(other.result(), http::status::unprocessable_entity) << other.body();
+  EXPECT_EQ(ledger.appended().size(), before);
 }
 
 TEST_F(handlers, an_entity_command_retried_with_its_key_is_not_applied_twice) {

@@ -58,6 +58,29 @@ TEST(request_body, objects_are_read_in_the_same_pass_and_keep_their_own_errors) 
 
 // A report's token fields read from its parsed fields (one parse per report) give what the
 // document reader gives for the same object: the same fields, or the same error.
+// A field_set takes exactly its names: not a prefix, an extension, another name of the same
+// length, a name longer than any it can hold, or the empty name.
+TEST(request_body, a_field_set_allows_exactly_its_names) {
+  const request_body::field_set set = {"model", "event_id", "cost_usd", "x"};
+  using namespace std::string_view_literals;
+  for (auto yes : {"model"sv, "event_id"sv, "cost_usd"sv, "x"sv}) EXPECT_TRUE(set.contains(yes));
+  for (auto no :
+       {""sv, "mode"sv, "models"sv, "Model"sv, "cost_usX"sv, "y"sv, "event_ids"sv, "model\0"sv}) {
+    EXPECT_FALSE(set.contains(no)) << no;
+  }
+  EXPECT_FALSE(set.contains(std::string(200, 'm')));
+  auto body = request_body::parse(R"({"model": "m", "event_id": "e"})");
+  EXPECT_NO_THROW(body.allow_only(set));
+  auto extra = request_body::parse(R"({"model": "m", "cost_usd2": 1})");
+  try {
+    extra.allow_only(set);
+    ADD_FAILURE() << "an unknown field passed";
+  } catch (const api_error& e) {
+    EXPECT_EQ(e.slug, "unknown_field");
+    EXPECT_NE(std::string(e.what()).find("cost_usd2"), std::string::npos) << e.what();
+  }
+}
+
 TEST(request_body, token_fields_read_from_parsed_fields_match_the_document_reader) {
   const char* bodies[] = {
       R"({"input_tokens":100,"output_tokens":20,"cost_usd":0.5})",
