@@ -57,6 +57,7 @@ std::optional<time_ms> usage_key_time(std::string_view key) {
 }
 
 void usage_block_builder::add(std::string_view key, std::string_view value) {
+  if (rows_ > 0 && key == last_key_) return;  // a row once (the fold never writes one twice)
   const auto time = usage_key_time(key);
   if (rows_ > 0 && (!time || team_part(key) != team_ ||
                     *time - first_time_ >= usage_block_window_ms || rows_ == usage_block_rows)) {

@@ -43,7 +43,7 @@ class usage_block_builder {
  public:
   using put_fn = std::function<void(std::string_view key, std::string_view value)>;
   explicit usage_block_builder(put_fn put) : put_(std::move(put)) {}
-  // Rows in ascending key order.
+  // Rows in ascending key order; a key equal to the one before is dropped.
   void add(std::string_view key, std::string_view value);
   // Puts the block being built. Call once after the last add.
   void finish();

@@ -131,6 +131,18 @@ TEST(usage_blocks, a_truncated_block_is_refused_not_misread) {
   EXPECT_EQ(usage_key_time("acme"), std::nullopt);
 }
 
+TEST(usage_blocks, a_row_given_twice_is_kept_once) {
+  store_t twice;
+  usage_block_builder b([&](std::string_view k, std::string_view v) {
+    twice.emplace(std::string(k), std::string(v));
+  });
+  for (auto id : {"a", "b", "b", "c"}) b.add(key_of("acme", t0, id), std::string("row-") + id);
+  b.finish();
+  EXPECT_EQ(expand(twice), (rows_t{{key_of("acme", t0, "a"), "row-a"},
+                                   {key_of("acme", t0, "b"), "row-b"},
+                                   {key_of("acme", t0, "c"), "row-c"}}));
+}
+
 // Flushes of rows arriving in any order (late events land in a later flush than newer ones),
 // lone rows as the store held them before blocks beside blocks: every range, every page of a
 // backward scan, and the forward reader give exactly the rows, in order.
