@@ -2,7 +2,6 @@
 #include "api/handlers.h"
 
 #include <charconv>
-#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -12,6 +11,7 @@
 
 #include "projections/reservations.h"
 #include "schemas/json_text.h"
+#include "schemas/text_buffer.h"
 #include "schemas/text_hash.h"
 #include "schemas/usage.h"
 
@@ -278,15 +278,7 @@ std::string request_fingerprint(const usage_report& r, const std::optional<std::
   std::uint64_t hash = 0;
   char buf[384];
   if (size <= sizeof buf) {
-    struct buffer_out {
-      char* p;
-      char* end;
-      void put(std::string_view x) {
-        std::memcpy(p, x.data(), x.size());
-        p += x.size();
-      }
-      void num(std::int64_t n) { p = std::to_chars(p, end, n).ptr; }
-    } out{buf, buf + sizeof buf};
+    text_buffer out{buf, buf + sizeof buf};
     write_canonical(out, r, model);
     hash = text_hash(std::string_view(buf, static_cast<std::size_t>(out.p - buf)));
   } else {

@@ -15,6 +15,8 @@
 #include <cstring>
 #include <vector>
 
+#include "schemas/text_buffer.h"
+
 namespace tally {
 namespace {
 
@@ -137,15 +139,8 @@ struct string_out {
 
 // Into a buffer of the caller's that the caller made sure is large enough, for free text that
 // needs no escape.
-struct buffer_out {
-  char* p;
-  char* end;
-  void put(std::string_view x) {
-    std::memcpy(p, x.data(), x.size());
-    p += x.size();
-  }
+struct buffer_out : text_buffer {
   void text(std::string_view x) { put(x); }
-  void num(std::int64_t v) { p = std::to_chars(p, end, v).ptr; }
 };
 
 }  // namespace
@@ -180,7 +175,7 @@ std::string encode_usage_log_row(const usage_decided& u, bool rejected) {
   char buf[512];
   if (fixed + text <= sizeof buf && !needs_escape(u.model) && !needs_escape(u.effort) &&
       !needs_escape(u.price_version) && !needs_escape(u.reason)) {
-    buffer_out out{buf, buf + sizeof buf};
+    buffer_out out{{buf, buf + sizeof buf}};
     write_row(out, u, rejected);
     return std::string(buf, out.p);
   }
