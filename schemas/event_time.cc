@@ -214,50 +214,78 @@ const date::time_zone* find_zone(std::string_view name) {
   }
 }
 
-periods periods_of(time_ms t, const date::time_zone* zone) {
-  // Each usage report asks this, nearly always for a day it asked before: the last few local
-  // days (per zone) are remembered with the UTC instants that bound them.
-  struct known_day {
-    const date::time_zone* zone = nullptr;
-    time_ms from = 0, to = 0;  // [from, to): the local day, in UTC ms
-    char text[11] = {};
-  };
-  thread_local std::array<known_day, 8> known;
-  thread_local std::size_t next_slot = 0;
-  for (const auto& k : known) {
-    if (k.zone == zone && t >= k.from && t < k.to) return periods{{k.text, 10}, {k.text, 7}};
-  }
-  auto local = zone->to_local(to_sys(t));
-  auto day = date::floor<date::days>(local);
-  date::year_month_day ymd{day};
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
-  periods p;
-  p.day = buf;
-  p.month = p.day.substr(0, 7);
-  const time_ms from = local_midnight(day, zone), to = local_midnight(day + date::days{1}, zone);
-  if (p.day.size() == 10 && t >= from && t < to) {
-    auto& k = known[next_slot++ % known.size()];
-    k.zone = zone;
-    k.from = from;
-    k.to = to;
-    std::memcpy(k.text, p.day.data(), 10);
-  }
-  return p;
-}
+namespace {
 
-time_ms next_day_start(time_ms t, const date::time_zone* zone) {
+time_ms uncached_next_day_start(time_ms t, const date::time_zone* zone) {
   auto local = zone->to_local(to_sys(t));
   auto day = date::floor<date::days>(local);
   return local_midnight(day + date::days{1}, zone);
 }
 
-time_ms next_month_start(time_ms t, const date::time_zone* zone) {
+time_ms uncached_next_month_start(time_ms t, const date::time_zone* zone) {
   auto local = zone->to_local(to_sys(t));
   date::year_month_day ymd{date::floor<date::days>(local)};
   auto next = date::year_month{ymd.year(), ymd.month()} + date::months{1};
   return local_midnight(date::local_days{next / 1}, zone);
+}
+
+// A local day with the UTC instants that bound it and the start of the next month.
+struct known_day {
+  const date::time_zone* zone = nullptr;
+  time_ms from = 0, to = 0;  // [from, to): the local day, in UTC ms
+  time_ms month_to = 0;      // the start of the next local month
+  char text[11] = {};
+};
+
+// Each usage report and budget read asks for the day of an instant, its end and its month's end,
+// nearly always for a day asked before: the last few local days (per zone) are remembered.
+// Null for an instant whose local day cannot be remembered (a year beyond four digits).
+const known_day* day_of(time_ms t, const date::time_zone* zone) {
+  thread_local std::array<known_day, 8> known;
+  thread_local std::size_t next_slot = 0;
+  for (const auto& k : known) {
+    if (k.zone == zone && t >= k.from && t < k.to) return &k;
+  }
+  auto local = zone->to_local(to_sys(t));
+  auto day = date::floor<date::days>(local);
+  date::year_month_day ymd{day};
+  char buf[16];
+  const int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()),
+                              static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
+  const time_ms from = local_midnight(day, zone), to = local_midnight(day + date::days{1}, zone);
+  if (n != 10 || t < from || t >= to) return nullptr;
+  auto& k = known[next_slot++ % known.size()];
+  k.zone = zone;
+  k.from = from;
+  k.to = to;
+  k.month_to = uncached_next_month_start(t, zone);
+  std::memcpy(k.text, buf, 10);
+  return &k;
+}
+
+}  // namespace
+
+periods periods_of(time_ms t, const date::time_zone* zone) {
+  if (const auto* k = day_of(t, zone)) return periods{{k->text, 10}, {k->text, 7}};
+  auto local = zone->to_local(to_sys(t));
+  date::year_month_day ymd{date::floor<date::days>(local)};
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
+  periods p;
+  p.day = buf;
+  p.month = p.day.substr(0, p.day.size() - 3);
+  return p;
+}
+
+time_ms next_day_start(time_ms t, const date::time_zone* zone) {
+  if (const auto* k = day_of(t, zone)) return k->to;
+  return uncached_next_day_start(t, zone);
+}
+
+time_ms next_month_start(time_ms t, const date::time_zone* zone) {
+  if (const auto* k = day_of(t, zone)) return k->month_to;
+  return uncached_next_month_start(t, zone);
 }
 
 }  // namespace tally

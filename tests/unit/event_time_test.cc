@@ -121,9 +121,10 @@ TEST(event_time, periods_in_the_team_zone) {
 }
 
 TEST(event_time, periods_agree_with_the_zone_database_at_every_instant_in_any_order) {
-  // periods_of remembers the local days it computed: across DST changes (23- and 25-hour days,
-  // Lord Howe's half hour, a midnight that does not exist in Havana), across zones in turn and
-  // in an order that jumps back and forth, it must answer as the zone database does.
+  // periods_of (and next_day_start, next_month_start) remember the local days they computed: across
+  // DST changes (23- and 25-hour days, Lord Howe's half hour, a midnight that does not exist in
+  // Havana), across zones in turn and in an order that jumps back and forth, it must answer as the
+  // zone database does.
   const std::vector<std::string_view> zones = {
       "UTC",          "Europe/Paris",   "America/New_York", "Australia/Lord_Howe", "America/Havana",
       "Asia/Kolkata", "Pacific/Chatham"};
@@ -149,6 +150,15 @@ TEST(event_time, periods_agree_with_the_zone_database_at_every_instant_in_any_or
       const auto p = periods_of(t, z);
       ASSERT_EQ(p.day, ref) << name << " at " << t;
       ASSERT_EQ(p.month, ref.substr(0, 7)) << name << " at " << t;
+      // The day's and the month's ends (remembered with the day) are the first instants of the
+      // next day and month.
+      const time_ms day_end = next_day_start(t, z), month_end = next_month_start(t, z);
+      ASSERT_GT(day_end, t) << name << " at " << t;
+      ASSERT_EQ(periods_of(day_end - 1, z).day, ref) << name << " at " << t;
+      ASSERT_NE(periods_of(day_end, z).day, ref) << name << " at " << t;
+      ASSERT_GE(month_end, day_end) << name << " at " << t;
+      ASSERT_EQ(periods_of(month_end - 1, z).month, ref.substr(0, 7)) << name << " at " << t;
+      ASSERT_NE(periods_of(month_end, z).month, ref.substr(0, 7)) << name << " at " << t;
     }
   }
 }
