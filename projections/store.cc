@@ -168,11 +168,15 @@ rocksdb::Status ledger_store::write(const std::vector<ledger_state::change>& cha
       batch.Put(handles_[static_cast<int>(c.cf) + 1], c.key, c.value);
     }
   }
-  std::sort(usage.begin(), usage.end(), [](auto* a, auto* b) { return a->key < b->key; });
+  // In key order; of a key given twice the later value, as the WriteBatch would have kept it.
+  std::stable_sort(usage.begin(), usage.end(), [](auto* a, auto* b) { return a->key < b->key; });
   usage_block_builder blocks([&](std::string_view k, std::string_view v) {
     batch.Put(handles_[static_cast<int>(column::usage) + 1], slice(k), slice(v));
   });
-  for (auto* c : usage) blocks.add(c->key, c->value);
+  for (std::size_t i = 0; i < usage.size(); ++i) {
+    if (i + 1 < usage.size() && usage[i + 1]->key == usage[i]->key) continue;
+    blocks.add(usage[i]->key, usage[i]->value);
+  }
   blocks.finish();
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync_writes;

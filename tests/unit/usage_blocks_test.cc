@@ -240,6 +240,20 @@ TEST(usage_blocks, the_store_writes_blocks_and_the_state_reads_rows) {
     });
     std::sort(rows.rbegin(), rows.rend());
     EXPECT_EQ(read, rows);
+    // A row written twice in one write keeps its later value, as a WriteBatch of puts would.
+    const auto twice = key_of("acme", t0 + 9, "twice");
+    ASSERT_TRUE(store
+                    .write({{column::usage, twice, "first"},
+                            {column::usage, key_of("acme", t0 + 9, "other"), "o"},
+                            {column::usage, twice, "second"}})
+                    .ok());
+    rows_t last;
+    state.scan_usage_log(usage_log_bound(team_id{"acme"}, t0 + 9), "acme0",
+                         [&](std::string_view k, std::string_view v) {
+                           last.emplace_back(std::string(k), std::string(v));
+                           return true;
+                         });
+    EXPECT_EQ(last, (rows_t{{twice, "second"}, {key_of("acme", t0 + 9, "other"), "o"}}));
   }
   std::filesystem::remove_all(dir);
 }
