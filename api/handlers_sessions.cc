@@ -257,16 +257,10 @@ void write_canonical(Out& out, const usage_report& r, const std::optional<std::s
 }
 
 std::string canonical_request(const usage_report& r, const std::optional<std::string>& model) {
-  struct string_out {
-    std::string s;
-    void put(std::string_view x) { s.append(x); }
-    void num(std::int64_t n) {
-      char digits[24];
-      s.append(digits, std::to_chars(digits, digits + sizeof digits, n).ptr);
-    }
-  } out;
+  std::string canon;
+  text_string out{canon};
   write_canonical(out, r, model);
-  return std::move(out.s);
+  return canon;
 }
 
 // The fingerprint of a report's request (16 hex digits, kept with its event): XXH3 of its

@@ -34,6 +34,12 @@ rocksdb::Slice slice(std::string_view s) {
   return rocksdb::Slice(s.data(), s.size());
 }
 
+// The usage log's rows go into a WriteBatch as blocks (usage_blocks.h).
+usage_block_builder usage_blocks_into(rocksdb::WriteBatch& batch, rocksdb::ColumnFamilyHandle* cf) {
+  return usage_block_builder(
+      [&batch, cf](std::string_view k, std::string_view v) { batch.Put(cf, slice(k), slice(v)); });
+}
+
 constexpr column all_columns[] = {column::totals, column::entities, column::dedup,
                                   column::outbox, column::meta,     column::usage};
 
@@ -168,15 +174,11 @@ rocksdb::Status ledger_store::write(const std::vector<ledger_state::change>& cha
       batch.Put(handles_[static_cast<int>(c.cf) + 1], c.key, c.value);
     }
   }
-  // In key order; of a key given twice the later value, as the WriteBatch would have kept it.
+  // In key order, a key given twice in the order given (the builder keeps its later value, as the
+  // WriteBatch of puts did).
   std::stable_sort(usage.begin(), usage.end(), [](auto* a, auto* b) { return a->key < b->key; });
-  usage_block_builder blocks([&](std::string_view k, std::string_view v) {
-    batch.Put(handles_[static_cast<int>(column::usage) + 1], slice(k), slice(v));
-  });
-  for (std::size_t i = 0; i < usage.size(); ++i) {
-    if (i + 1 < usage.size() && usage[i + 1]->key == usage[i]->key) continue;
-    blocks.add(usage[i]->key, usage[i]->value);
-  }
+  auto blocks = usage_blocks_into(batch, handles_[static_cast<int>(column::usage) + 1]);
+  for (auto* c : usage) blocks.add(c->key, c->value);
   blocks.finish();
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync_writes;
@@ -190,10 +192,8 @@ rocksdb::Status ledger_store::write(const ledger_state::batch& b,
   for (auto& [k, v] : b.markers) bytes += k.size() + v.size() + 16;
   for (auto& [k, v] : b.usage) bytes += k.size() + v.size() + 16;
   rocksdb::WriteBatch batch(bytes);
-  // The usage log's rows are cut into blocks (usage_blocks.h), in the key order they come in.
-  usage_block_builder blocks([&](std::string_view k, std::string_view v) {
-    batch.Put(handles_[static_cast<int>(column::usage) + 1], slice(k), slice(v));
-  });
+  // The usage log's rows are cut into blocks, in the key order they come in.
+  auto blocks = usage_blocks_into(batch, handles_[static_cast<int>(column::usage) + 1]);
   b.in_key_order([&](column cf, std::string_view k, std::string_view v) {
     if (cf == column::usage) return blocks.add(k, v);
     batch.Put(handles_[static_cast<int>(cf) + 1], slice(k), slice(v));

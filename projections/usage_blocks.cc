@@ -43,6 +43,11 @@ std::string_view team_part(std::string_view key) {
   return slash == std::string_view::npos ? std::string_view() : key.substr(0, slash + 1);
 }
 
+// usage_log_bound of the team of a "team/" part.
+std::string bound_of(std::string_view team, time_ms t) {
+  return usage_log_bound(team_id{std::string(team.substr(0, team.size() - 1))}, t);
+}
+
 }  // namespace
 
 std::optional<time_ms> usage_key_time(std::string_view key) {
@@ -57,7 +62,16 @@ std::optional<time_ms> usage_key_time(std::string_view key) {
 }
 
 void usage_block_builder::add(std::string_view key, std::string_view value) {
-  if (rows_ > 0 && key == last_key_) return;  // a row once (the fold never writes one twice)
+  if (rows_ > 0 && key == last_key_) {  // the later value, as a later put would leave it
+    if (rows_ == 1) {
+      first_value_.assign(value);
+    } else {
+      block_.resize(last_value_at_);
+      put_varint(block_, value.size());
+      block_.append(value);
+    }
+    return;
+  }
   const auto time = usage_key_time(key);
   if (rows_ > 0 && (!time || team_part(key) != team_ ||
                     *time - first_time_ >= usage_block_window_ms || rows_ == usage_block_rows)) {
@@ -81,6 +95,7 @@ void usage_block_builder::add(std::string_view key, std::string_view value) {
     }
     put_varint(block_, key.size() - team_.size());
     block_.append(key.substr(team_.size()));
+    last_value_at_ = block_.size();
     put_varint(block_, value.size());
     block_.append(value);
   }
@@ -121,9 +136,7 @@ void usage_rows_in_order::entry(std::string_view key, std::string_view value) {
   // less the window (and in this team or a later one).
   const auto t = usage_key_time(key);
   if (!t) return pass_below(key);
-  const auto team = team_part(key);
-  pass_below(usage_log_bound(team_id{std::string(team.substr(0, team.size() - 1))},
-                             std::max<time_ms>(0, *t - usage_block_window_ms + 1)));
+  pass_below(bound_of(team_part(key), std::max<time_ms>(0, *t - usage_block_window_ms + 1)));
 }
 
 void usage_rows_in_order::finish() {
@@ -147,8 +160,7 @@ void scan_usage_rows(
     const auto team = team_part(to);
     upper = *t + usage_block_window_ms > usage_log_max_ms
                 ? std::string(team.substr(0, team.size() - 1)) + '0'
-                : usage_log_bound(team_id{std::string(team.substr(0, team.size() - 1))},
-                                  *t + usage_block_window_ms);
+                : bound_of(team, *t + usage_block_window_ms);
   }
   // Rows read and not passed on yet, last key first.
   std::map<std::string, std::string, std::greater<>> rows;

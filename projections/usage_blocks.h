@@ -43,7 +43,8 @@ class usage_block_builder {
  public:
   using put_fn = std::function<void(std::string_view key, std::string_view value)>;
   explicit usage_block_builder(put_fn put) : put_(std::move(put)) {}
-  // Rows in ascending key order; a key equal to the one before is dropped.
+  // Rows in ascending key order; a key equal to the one before replaces its value, as a later put
+  // of the same key would.
   void add(std::string_view key, std::string_view value);
   // Puts the block being built. Call once after the last add.
   void finish();
@@ -55,6 +56,7 @@ class usage_block_builder {
   std::size_t rows_ = 0;
   std::string last_key_, first_value_;  // a block of one row is put as that row
   std::string block_;                   // 'b1' and the rows, once there are two
+  std::size_t last_value_at_ = 0;       // where the last row's value (its length first) begins
 };
 
 // Calls f(row key, row value) for every row of a stored entry (a block or a lone row), in key

@@ -94,12 +94,6 @@ bool to_i64(std::string_view s, std::int64_t& out) {
   return ec == std::errc() && p == s.data() + s.size() && !s.empty();
 }
 
-void append_i64(std::string& out, std::int64_t v) {
-  char buf[24];
-  auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, p);
-}
-
 // The row's layout, written through out: put (text as it is), text (free text, escaped when it
 // must be) and num. One layout for the two writers below.
 template <class Out>
@@ -130,11 +124,8 @@ void write_row(Out& out, const usage_decided& u, bool rejected) {
 }
 
 // Into a string, escaping free text.
-struct string_out {
-  std::string& s;
-  void put(std::string_view x) { s.append(x); }
+struct string_out : text_string {
   void text(std::string_view x) { append_escaped(s, x); }
-  void num(std::int64_t v) { append_i64(s, v); }
 };
 
 // Into a buffer of the caller's that the caller made sure is large enough, for free text that
@@ -181,7 +172,7 @@ std::string encode_usage_log_row(const usage_decided& u, bool rejected) {
   }
   std::string v;
   v.reserve(128 + u.model.size() + u.reason.size());
-  string_out out{v};
+  string_out out{{v}};
   write_row(out, u, rejected);
   return v;
 }

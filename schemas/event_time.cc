@@ -216,6 +216,15 @@ const date::time_zone* find_zone(std::string_view name) {
 
 namespace {
 
+// A local day as text: YYYY-MM-DD (longer for years beyond four digits).
+std::string day_text(date::local_days day) {
+  date::year_month_day ymd{day};
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
+  return buf;
+}
+
 time_ms uncached_next_day_start(time_ms t, const date::time_zone* zone) {
   auto local = zone->to_local(to_sys(t));
   auto day = date::floor<date::days>(local);
@@ -246,20 +255,16 @@ const known_day* day_of(time_ms t, const date::time_zone* zone) {
   for (const auto& k : known) {
     if (k.zone == zone && t >= k.from && t < k.to) return &k;
   }
-  auto local = zone->to_local(to_sys(t));
-  auto day = date::floor<date::days>(local);
-  date::year_month_day ymd{day};
-  char buf[16];
-  const int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()),
-                              static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
+  const auto day = date::floor<date::days>(zone->to_local(to_sys(t)));
+  const std::string text = day_text(day);
   const time_ms from = local_midnight(day, zone), to = local_midnight(day + date::days{1}, zone);
-  if (n != 10 || t < from || t >= to) return nullptr;
+  if (text.size() != 10 || t < from || t >= to) return nullptr;
   auto& k = known[next_slot++ % known.size()];
   k.zone = zone;
   k.from = from;
   k.to = to;
   k.month_to = uncached_next_month_start(t, zone);
-  std::memcpy(k.text, buf, 10);
+  std::memcpy(k.text, text.data(), 10);
   return &k;
 }
 
@@ -267,14 +272,9 @@ const known_day* day_of(time_ms t, const date::time_zone* zone) {
 
 periods periods_of(time_ms t, const date::time_zone* zone) {
   if (const auto* k = day_of(t, zone)) return periods{{k->text, 10}, {k->text, 7}};
-  auto local = zone->to_local(to_sys(t));
-  date::year_month_day ymd{date::floor<date::days>(local)};
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
   periods p;
-  p.day = buf;
-  p.month = p.day.substr(0, p.day.size() - 3);
+  p.day = day_text(date::floor<date::days>(zone->to_local(to_sys(t))));
+  p.month = p.day.substr(0, 7);
   return p;
 }
 

@@ -332,6 +332,28 @@ TEST_F(handlers, a_retried_report_gets_the_original_answer_and_a_reused_key_is_r
   EXPECT_EQ(json(budget()).at("rejected_cost_nanos").as_int64(), 10'000'000);
 }
 
+// A $0.01 usage event of eng-1 on session, recorded at `at` with the given tokens and
+// fingerprint, as a decision of an earlier report left it in the ledger.
+event recorded_with_hash(std::string id, time_ms at, const std::string& session,
+                         token_counts tokens, std::string request_hash) {
+  usage_recorded u;
+  u.team = team_id{"acme"};
+  u.agent = agent_id{"eng-1"};
+  u.session = session_id{session};
+  u.tokens = tokens;
+  u.cost = nanos{10'000'000};
+  u.source = cost_source::reported;
+  u.occurred_at = at;
+  u.day = "2026-11-23";
+  u.month = "2026-11";
+  u.request_hash = std::move(request_hash);
+  event e;
+  e.id = event_id{std::move(id)};
+  e.time = at;
+  e.payload = u;
+  return e;
+}
+
 // Reports decided before fingerprints were XXH3 keep the first 16 hex digits of SHA-256 of the
 // same canonical text: a retry across that upgrade still gets its original answer, and the key
 // with another body is still refused.
@@ -339,21 +361,9 @@ TEST_F(handlers, a_report_fingerprinted_by_an_earlier_version_is_still_known_on_
   guide_setup();
   auto session = open_session();
   // The event as the earlier version decided it (no model, no time in the body: "-").
-  event e;
-  e.id = event_id{"old-1"};
-  e.time = now;
-  usage_recorded u;
-  u.team = team_id{"acme"};
-  u.agent = agent_id{"eng-1"};
-  u.session = session_id{session};
-  u.cost = nanos{10'000'000};
-  u.source = cost_source::reported;
-  u.occurred_at = now;
-  u.day = "2026-11-23";
-  u.month = "2026-11";
-  u.request_hash = sha256_hex(session + "|0|0|0|0|10000000|-|-", 16);
-  e.payload = u;
-  ASSERT_EQ(ledger.state().apply(e), fold_outcome::applied);
+  ASSERT_EQ(ledger.state().apply(recorded_with_hash(
+                "old-1", now, session, {}, sha256_hex(session + "|0|0|0|0|10000000|-|-", 16))),
+            fold_outcome::applied);
   const auto before = ledger.appended().size();
 
   auto again = usage(session, R"({"cost_usd": 0.01})", "old-1");
@@ -381,26 +391,14 @@ TEST_F(handlers, a_report_fingerprinted_by_an_earlier_version_is_still_known_on_
 TEST_F(handlers, the_fingerprint_is_xxh3_of_the_canonical_text) {
   guide_setup();
   auto session = open_session();
-  event e;
-  e.id = event_id{"fp-1"};
-  e.time = now;
-  usage_recorded u;
-  u.team = team_id{"acme"};
-  u.agent = agent_id{"eng-1"};
-  u.session = session_id{session};
-  u.tokens = {.input = 1200, .output = 34, .cache_creation = 5, .cache_read = 6};
-  u.cost = nanos{10'000'000};
-  u.source = cost_source::reported;
-  u.occurred_at = now;
-  u.day = "2026-11-23";
-  u.month = "2026-11";
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx",
                 static_cast<unsigned long long>(text_hash(
                     session + "|1200|34|5|6|10000000|claude-sonnet-4-5|" + std::to_string(now))));
-  u.request_hash = hex;
-  e.payload = u;
-  ASSERT_EQ(ledger.state().apply(e), fold_outcome::applied);
+  ASSERT_EQ(ledger.state().apply(recorded_with_hash(
+                "fp-1", now, session,
+                {.input = 1200, .output = 34, .cache_creation = 5, .cache_read = 6}, hex)),
+            fold_outcome::applied);
   const auto before = ledger.appended().size();
   const std::string body = R"({"input_tokens": 1200, "output_tokens": 34,
       "cache_creation_input_tokens": 5, "cache_read_input_tokens": 6, "cost_usd": 0.01,

@@ -131,16 +131,25 @@ TEST(usage_blocks, a_truncated_block_is_refused_not_misread) {
   EXPECT_EQ(usage_key_time("acme"), std::nullopt);
 }
 
-TEST(usage_blocks, a_row_given_twice_is_kept_once) {
+// A row given twice is kept once, with its later value (as a later put of the key would leave
+// it), in a block and as a lone row.
+TEST(usage_blocks, a_row_given_twice_is_kept_once_with_its_later_value) {
   store_t twice;
   usage_block_builder b([&](std::string_view k, std::string_view v) {
     twice.emplace(std::string(k), std::string(v));
   });
-  for (auto id : {"a", "b", "b", "c"}) b.add(key_of("acme", t0, id), std::string("row-") + id);
+  int n = 0;
+  for (auto id : {"a", "b", "b", "c", "c"}) {
+    b.add(key_of("acme", t0, id), std::string("row-") + id + std::to_string(n++));
+  }
+  b.add(key_of("acme", t0 + 40, "lone"), "first");
+  b.add(key_of("acme", t0 + 40, "lone"), "second");
   b.finish();
-  EXPECT_EQ(expand(twice), (rows_t{{key_of("acme", t0, "a"), "row-a"},
-                                   {key_of("acme", t0, "b"), "row-b"},
-                                   {key_of("acme", t0, "c"), "row-c"}}));
+  EXPECT_EQ(expand(twice), (rows_t{{key_of("acme", t0, "a"), "row-a0"},
+                                   {key_of("acme", t0, "b"), "row-b2"},
+                                   {key_of("acme", t0, "c"), "row-c4"},
+                                   {key_of("acme", t0 + 40, "lone"), "second"}}));
+  EXPECT_EQ(twice.at(key_of("acme", t0 + 40, "lone")), "second");  // stored as the row itself
 }
 
 // Flushes of rows arriving in any order (late events land in a later flush than newer ones),
