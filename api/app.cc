@@ -94,8 +94,7 @@ void api_app::dispatch(http_request req, respond_fn respond, stream_fn stream) {
   auto finish = [slot, started, method, keep_alive, respond = std::move(respond)](
                     http_response res, std::optional<rate_decision> rate) {
     if (rate) add_rate_headers(res, *rate);
-    res.set(http::field::server, "tally");
-    res.keep_alive(keep_alive);
+    res.keep_alive(keep_alive);  // (the server adds its Server field on the wire)
     slot->observe(method, res.result_int(), std::chrono::steady_clock::now() - started);
     respond(std::move(res));
   };

@@ -18,6 +18,7 @@
 #include "api/http_server.h"
 
 #include <algorithm>
+#include <array>
 #include <condition_variable>
 #include <limits>
 #include <list>
@@ -48,6 +49,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include "api/problem.h"
+#include "api/response_head.h"
 
 namespace tally::api {
 namespace {
@@ -434,15 +436,25 @@ class session : public std::enable_shared_from_this<session> {
     res_.version(version_);
     if (stopping_) keep_alive_ = false;
     res_.keep_alive(keep_alive_);
-    res_.set(http::field::server, "tally");
     if (!res_.has_content_length() && !res_.chunked()) res_.prepare_payload();
     if (head_) res_.body().clear();  // Content-Length stays: the size a GET would get
     phase_ = phase::writing;
     deadline_ = steady::now() + opt().write_timeout;
-    serializer_.emplace(res_);
-    http::async_write(
-        socket_, *serializer_,
-        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
+    auto done = [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->on_write(ec);
+    };
+    if (res_.chunked()) {
+      res_.set(http::field::server, "tally");
+      serializer_.emplace(res_);
+      http::async_write(socket_, *serializer_, std::move(done));
+      return;
+    }
+    // The head and the body in one gathered write (response_head.h).
+    head_text_.clear();
+    const bool has_server = res_.find(http::field::server) != res_.end();
+    append_response_head(head_text_, res_.base(), has_server ? "" : "Server: tally\r\n");
+    const std::array<net::const_buffer, 2> parts{net::buffer(head_text_), net::buffer(res_.body())};
+    net::async_write(socket_, parts, std::move(done));
   }
 
   // io thread: the handler answered with a stream. The producer gets its writer, then the head
@@ -632,7 +644,8 @@ class session : public std::enable_shared_from_this<session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http_response res_;
-  std::optional<http::response_serializer<http::string_body>> serializer_;
+  std::string head_text_;  // res_'s head as sent (response_head.h)
+  std::optional<http::response_serializer<http::string_body>> serializer_;  // chunked answers
   // A streamed answer (phase streaming).
   std::shared_ptr<stream_channel> stream_;
   std::optional<http::response<http::empty_body>> stream_head_;
