@@ -51,25 +51,24 @@ void agent_budget(api_deps& deps, request_ctx& ctx, respond_fn respond) {
     // Held by the agent's open reservations (reservations.h), for windows without a limit.
     const std::int64_t agent_held =
         held_for(live, team, agent, task_id{}, session_id{}, now, false).agent;
-    auto window = [&](std::string_view prefix, std::string_view name, char win,
+    auto window = [&](std::string_view k, std::string_view name, char win,
                       const std::string& period) {
-      const std::string k(prefix);
       if (auto* l = tightest(v, name)) {
-        w.key(k + "_limit_usd").usd(nanos{l->limit});
-        w.key(k + "_spent_usd").usd(nanos{l->spent});
-        w.key(k + "_remaining_usd").usd(nanos{l->remaining});
-        w.field(k + "_limit_nanos", l->limit).field(k + "_spent_nanos", l->spent);
-        w.field(k + "_remaining_nanos", l->remaining).field(k + "_scope", l->scope);
-        w.key(k + "_reserved_usd").usd(nanos{l->reserved});
-        w.field(k + "_reserved_nanos", l->reserved);
+        w.key(k, "_limit_usd").usd(nanos{l->limit});
+        w.key(k, "_spent_usd").usd(nanos{l->spent});
+        w.key(k, "_remaining_usd").usd(nanos{l->remaining});
+        w.key(k, "_limit_nanos").integer(l->limit).key(k, "_spent_nanos").integer(l->spent);
+        w.key(k, "_remaining_nanos").integer(l->remaining).key(k, "_scope").string(l->scope);
+        w.key(k, "_reserved_usd").usd(nanos{l->reserved});
+        w.key(k, "_reserved_nanos").integer(l->reserved);
       } else {
         auto spent = live.get(totals_key(scope_agent(team, agent), win, period)).cost_nanos;
-        w.key(k + "_limit_usd").null().key(k + "_spent_usd").usd(nanos{spent});
-        w.key(k + "_remaining_usd").null().key(k + "_limit_nanos").null();
-        w.field(k + "_spent_nanos", spent).key(k + "_remaining_nanos").null();
-        w.key(k + "_scope").null();
-        w.key(k + "_reserved_usd").usd(nanos{agent_held});
-        w.field(k + "_reserved_nanos", agent_held);
+        w.key(k, "_limit_usd").null().key(k, "_spent_usd").usd(nanos{spent});
+        w.key(k, "_remaining_usd").null().key(k, "_limit_nanos").null();
+        w.key(k, "_spent_nanos").integer(spent).key(k, "_remaining_nanos").null();
+        w.key(k, "_scope").null();
+        w.key(k, "_reserved_usd").usd(nanos{agent_held});
+        w.key(k, "_reserved_nanos").integer(agent_held);
       }
     };
     window("daily", "day", window_day, p.day);

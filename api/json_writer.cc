@@ -79,7 +79,7 @@ json_writer& json_writer::raw(std::string_view json) {
   return *this;
 }
 
-json_writer& json_writer::suffixed_key(std::string_view k, std::string_view suffix) {
+json_writer& json_writer::key(std::string_view k, std::string_view suffix) {
   comma();
   out_.push_back('"');
   append_json_escaped(out_, k);
@@ -90,14 +90,14 @@ json_writer& json_writer::suffixed_key(std::string_view k, std::string_view suff
 }
 
 json_writer& json_writer::money(std::string_view k, nanos v) {
-  suffixed_key(k, "_usd").usd(v);
-  return suffixed_key(k, "_nanos").integer(v.count);
+  key(k, "_usd").usd(v);
+  return key(k, "_nanos").integer(v.count);
 }
 
 json_writer& json_writer::money(std::string_view k, std::optional<nanos> v) {
   if (v) return money(k, *v);
-  suffixed_key(k, "_usd").null();
-  return suffixed_key(k, "_nanos").null();
+  key(k, "_usd").null();
+  return key(k, "_nanos").null();
 }
 
 }  // namespace tally::api

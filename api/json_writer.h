@@ -23,6 +23,8 @@ class json_writer {
   json_writer& begin_array();
   json_writer& end_array();
   json_writer& key(std::string_view k);
+  // The key k + suffix, without building it first.
+  json_writer& key(std::string_view k, std::string_view suffix);
   json_writer& string(std::string_view v);
   json_writer& integer(std::int64_t v);
   json_writer& boolean(bool v);
@@ -47,8 +49,6 @@ class json_writer {
   std::string take() { return std::move(out_); }
 
  private:
-  json_writer& suffixed_key(std::string_view k, std::string_view suffix);  // key k + suffix
-
   void comma();
   std::string out_;
   bool need_comma_ = false;

@@ -24,13 +24,20 @@ bool any_special(std::uint64_t x) {
 }
 
 // The first index at or after i of a byte that needs escaping, or s.size(): eight bytes at a
-// time (most text needs nothing), then one by one.
+// time (most text needs nothing), the last few as the string's last eight, and one by one only
+// in an eight that holds one, or in a text shorter than eight.
 std::size_t plain_until(std::string_view s, std::size_t i) {
-  for (std::uint64_t x; i + 8 <= s.size(); i += 8) {
+  const std::size_t n = s.size();
+  std::uint64_t x;
+  for (; i + 8 <= n; i += 8) {
     std::memcpy(&x, s.data() + i, 8);
     if (any_special(x)) break;
   }
-  while (i < s.size() && plain[static_cast<unsigned char>(s[i])]) ++i;
+  if (i < n && i + 8 > n && n >= 8) {
+    std::memcpy(&x, s.data() + n - 8, 8);
+    if (!any_special(x)) return n;
+  }
+  while (i < n && plain[static_cast<unsigned char>(s[i])]) ++i;
   return i;
 }
 
