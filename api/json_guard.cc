@@ -1,6 +1,7 @@
-// Checks run cheapest and safest first: media type, then UTF-8 and depth (linear scans that
-// cannot blow a stack), then syntax with Boost.JSON's event parser and a handler that keeps
-// nothing, so no document is built.
+// Checks run cheapest and safest first: media type, then UTF-8 (a linear scan), then syntax and
+// depth with Boost.JSON's event parser and a handler that keeps nothing, so no document is
+// built. The parser stops at the depth limit, so its recursion is bounded; the linear depth scan
+// runs only for a refused body, to tell whether depth is the reason.
 #include "api/json_guard.h"
 
 #include <cstring>
@@ -154,22 +155,22 @@ std::optional<http_response> check_json_body(const http_request& req, std::size_
             : "the body must be application/json (UTF-8), not " + std::string(content_type));
   }
   if (!is_valid_utf8(body)) return invalid_json("the body is not valid UTF-8");
-  if (json_nesting_depth(body, max_depth) > max_depth) {
-    return problem(http::status::bad_request, "json-too-deep", "JSON Nested Too Deeply",
-                   "arrays and objects may nest at most " + std::to_string(max_depth) + " levels",
-                   {{"max_depth", max_depth}});
-  }
+  // The parser stops one level past the limit (it recurses no deeper), so a body it takes is
+  // within the limit; the depth scan runs only to tell a refused one's reason.
   json::parse_options opt;
-  opt.max_depth = max_depth + 1;  // the scan above is the limit; this is only a backstop
+  opt.max_depth = max_depth;
   json::basic_parser<null_handler> parser(opt);
   json::error_code ec;
   std::size_t used = parser.write_some(false, body.data(), body.size(), ec);
   if (!ec && used < body.size()) ec = json::error::extra_data;
-  if (ec) {
-    return invalid_json("the body is not JSON: " + ec.message() + " (at byte " +
-                        std::to_string(used) + ")");
+  if (!ec) return std::nullopt;
+  if (ec == json::error::too_deep || json_nesting_depth(body, max_depth) > max_depth) {
+    return problem(http::status::bad_request, "json-too-deep", "JSON Nested Too Deeply",
+                   "arrays and objects may nest at most " + std::to_string(max_depth) + " levels",
+                   {{"max_depth", max_depth}});
   }
-  return std::nullopt;
+  return invalid_json("the body is not JSON: " + ec.message() + " (at byte " +
+                      std::to_string(used) + ")");
 }
 
 }  // namespace tally::api

@@ -1,5 +1,5 @@
 // The gate a JSON request body passes before any handler parses it: media type, UTF-8, nesting
-// depth (a linear scan, so a recursive parser never sees a deep document) and JSON syntax.
+// depth and JSON syntax. A recursive parser after it never sees a deep document.
 // Thread-safety: pure functions.
 #pragma once
 

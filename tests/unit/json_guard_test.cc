@@ -1,5 +1,5 @@
 // The JSON body gate: media type (415), UTF-8 and syntax (400 invalid-json), nesting depth
-// (400 json-too-deep, found by the linear scan before any parser runs).
+// (400 json-too-deep: the parser stops at the limit; a refused body's depth is scanned to tell).
 #include "api/json_guard.h"
 
 #include <string>
@@ -81,9 +81,12 @@ TEST(JsonGuard, nesting_deeper_than_the_limit_is_400) {
   EXPECT_EQ(slug(check_json_body(post(nested(33)))), "400 json-too-deep");
   EXPECT_EQ(slug(check_json_body(post(nested(3)), 2)), "400 json-too-deep");
   EXPECT_EQ(slug(check_json_body(post(nested(2)), 2)), "accepted");
-  // A million open brackets, not even closed: refused by the scan, never parsed.
+  // A million open brackets, not even closed: the parser stops at the limit.
   EXPECT_EQ(slug(check_json_body(post(std::string(1'000'000, '[')))), "400 json-too-deep");
   EXPECT_EQ(slug(check_json_body(post(std::string(500'000, '{')))), "400 json-too-deep");
+  // Too deep and broken before the depth is reached: depth is still the reason given.
+  EXPECT_EQ(slug(check_json_body(post("[1,,2," + nested(40)))), "400 json-too-deep");
+  EXPECT_EQ(slug(check_json_body(post("[1,,2," + nested(20)))), "400 invalid-json");
 }
 
 // The scan as it first stood, one byte at a time: the reference for the faster one.
