@@ -40,7 +40,6 @@ void agent_budget(api_deps& deps, request_ctx& ctx, respond_fn respond) {
     task_id task = task_q ? task_id{*task_q} : live.latest_task(team, agent);
     auto v = budget_of(live, *deps.policy, team, agent, task, now);
     const auto* zone = zone_of(live, team);
-    auto p = periods_of(now, zone);
     json_writer w;
     w.begin_object().field("agent_id", agent.str()).field("team_id", team.str());
     if (task.empty()) {
@@ -51,8 +50,7 @@ void agent_budget(api_deps& deps, request_ctx& ctx, respond_fn respond) {
     // Held by the agent's open reservations (reservations.h), for windows without a limit.
     const std::int64_t agent_held =
         held_for(live, team, agent, task_id{}, session_id{}, now, false).agent;
-    auto window = [&](std::string_view k, std::string_view name, char win,
-                      const std::string& period) {
+    auto window = [&](std::string_view k, std::string_view name, std::int64_t agent_spent) {
       if (auto* l = tightest(v, name)) {
         w.key(k, "_limit_usd").usd(nanos{l->limit});
         w.key(k, "_spent_usd").usd(nanos{l->spent});
@@ -62,7 +60,7 @@ void agent_budget(api_deps& deps, request_ctx& ctx, respond_fn respond) {
         w.key(k, "_reserved_usd").usd(nanos{l->reserved});
         w.key(k, "_reserved_nanos").integer(l->reserved);
       } else {
-        auto spent = live.get(totals_key(scope_agent(team, agent), win, period)).cost_nanos;
+        const std::int64_t spent = agent_spent;
         w.key(k, "_limit_usd").null().key(k, "_spent_usd").usd(nanos{spent});
         w.key(k, "_remaining_usd").null().key(k, "_limit_nanos").null();
         w.key(k, "_spent_nanos").integer(spent).key(k, "_remaining_nanos").null();
@@ -71,8 +69,8 @@ void agent_budget(api_deps& deps, request_ctx& ctx, respond_fn respond) {
         w.key(k, "_reserved_nanos").integer(agent_held);
       }
     };
-    window("daily", "day", window_day, p.day);
-    window("monthly", "month", window_month, p.month);
+    window("daily", "day", v.agent_day_cost_nanos);
+    window("monthly", "month", v.agent_month_cost_nanos);
     const budget_line* task_line = nullptr;
     for (auto& l : v.lines) {
       if (l.window == "lifetime") task_line = &l;

@@ -7,20 +7,26 @@
 namespace tally {
 namespace {
 
-void add_lines(budget_view& v, live_view& live, const std::string& name, const std::string& scope,
-               const limit_set& l, const periods& p, time_ms day_reset, time_ms month_reset,
+bool any_limit(const limit_set& l) {
+  return l.cost_per_day || l.cost_per_month || l.tokens_per_day || l.tokens_per_month;
+}
+
+// The lines of one scope's limits, against its day and month totals.
+void add_lines(budget_view& v, std::string_view kind, std::string_view id, const limit_set& l,
+               const totals& day, const totals& month, time_ms day_reset, time_ms month_reset,
                std::int64_t held) {
   auto line = [&](const char* window, const char* metric, std::int64_t limit, std::int64_t spent,
                   time_ms reset) {
     const std::int64_t reserved = std::string_view(metric) == "cost" ? held : 0;
-    budget_line b{name,  window,         metric,
-                  limit, spent,          std::max<std::int64_t>(0, limit - spent - reserved),
-                  reset, spent >= limit, reserved};
+    std::string name(kind);
+    if (!id.empty()) name.append(":").append(id);
+    budget_line b{
+        std::move(name), window,         metric,
+        limit,           spent,          std::max<std::int64_t>(0, limit - spent - reserved),
+        reset,           spent >= limit, reserved};
     v.over_budget = v.over_budget || b.reached;
     v.lines.push_back(std::move(b));
   };
-  auto day = live.get(totals_key(scope, window_day, p.day));
-  auto month = live.get(totals_key(scope, window_month, p.month));
   if (l.cost_per_day) line("day", "cost", l.cost_per_day->count, day.cost_nanos, day_reset);
   if (l.cost_per_month) {
     line("month", "cost", l.cost_per_month->count, month.cost_nanos, month_reset);
@@ -29,6 +35,15 @@ void add_lines(budget_view& v, live_view& live, const std::string& name, const s
   if (l.tokens_per_month) {
     line("month", "tokens", *l.tokens_per_month, month.tokens(), month_reset);
   }
+}
+
+// The same for a scope whose totals are read only when it has a limit.
+void add_scope(budget_view& v, live_view& live, std::string_view kind, std::string_view id,
+               const std::string& scope, const limit_set& l, const periods& p, time_ms day_reset,
+               time_ms month_reset, std::int64_t held) {
+  if (!any_limit(l)) return;
+  add_lines(v, kind, id, l, live.get(totals_key(scope, window_day, p.day)),
+            live.get(totals_key(scope, window_month, p.month)), day_reset, month_reset, held);
 }
 
 }  // namespace
@@ -48,15 +63,20 @@ budget_view budget_of(live_view& live, const limit_policy& policy, const team_id
   const held_amounts held = held_for(live, team, agent, task, session_id{}, now, global_cost);
   // Org-wide limits count in UTC days and months.
   const date::time_zone* utc_zone = find_zone("UTC");
-  add_lines(v, live, "global", "g", global, periods_of(now, utc_zone),
+  add_scope(v, live, "global", "", "g", global, periods_of(now, utc_zone),
             next_day_start(now, utc_zone), next_month_start(now, utc_zone), held.global);
-  add_lines(v, live, "team:" + team.str(), scope_team(team),
+  add_scope(v, live, "team", team.str(), scope_team(team),
             effective_team_limits(live, policy, team), p, day_reset, month_reset, held.team);
   if (!agent.empty()) {
-    add_lines(v, live, "agent:" + agent.str(), scope_agent(team, agent),
-              effective_agent_limits(live, policy, agent), p, day_reset, month_reset, held.agent);
-    v.rejected_cost_nanos =
-        live.get(totals_key(scope_agent(team, agent), window_month, p.month)).rejected_cost_nanos;
+    // The agent's totals are answered whether it has a limit or not.
+    const std::string scope = scope_agent(team, agent);
+    const totals day = live.get(totals_key(scope, window_day, p.day));
+    const totals month = live.get(totals_key(scope, window_month, p.month));
+    v.agent_day_cost_nanos = day.cost_nanos;
+    v.agent_month_cost_nanos = month.cost_nanos;
+    v.rejected_cost_nanos = month.rejected_cost_nanos;
+    add_lines(v, "agent", agent.str(), effective_agent_limits(live, policy, agent), day, month,
+              day_reset, month_reset, held.agent);
   }
   if (!task.empty()) {
     if (auto t = live.task(team, task); t && t->budget) {

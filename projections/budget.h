@@ -27,8 +27,10 @@ struct budget_line {
 };
 
 struct budget_view {
-  std::vector<budget_line> lines;        // only scopes that have a limit
-  std::int64_t rejected_cost_nanos = 0;  // of the agent this month: spent after told to stop
+  std::vector<budget_line> lines;           // only scopes that have a limit
+  std::int64_t rejected_cost_nanos = 0;     // of the agent this month: spent after told to stop
+  std::int64_t agent_day_cost_nanos = 0;    // of the agent, in the team's day and month (its
+  std::int64_t agent_month_cost_nanos = 0;  // spent whether or not it has a limit)
   bool over_budget = false;
 };
 
