@@ -537,20 +537,22 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
     if (!ctx.memo->global) ctx.memo->global = effective_global_limits(live, policy);
     return *ctx.memo->global;
   };
-  // A team's or an agent's limits, read once per batch by their id.
+  // A team's or an agent's limits, read once per batch by their id (one lookup; the memo's
+  // nodes stay put, and without a memo the limits are kept in `own`).
   auto memoized = [&](std::unordered_map<std::string, limit_set>* memo, const std::string& id,
-                      auto read) -> limit_set {
-    if (!memo) return read();
-    auto it = memo->find(id);
-    if (it == memo->end()) it = memo->emplace(id, read()).first;
+                      limit_set& own, auto read) -> const limit_set& {
+    if (!memo) return own = read();
+    auto [it, fresh] = memo->try_emplace(id);
+    if (fresh) it->second = read();
     return it->second;
   };
-  auto team_limits_of = [&](const team_id& t) {
-    return memoized(ctx.memo ? &ctx.memo->teams : nullptr, t.str(),
+  limit_set own_team_limits, own_agent_limits;
+  auto team_limits_of = [&](const team_id& t) -> const limit_set& {
+    return memoized(ctx.memo ? &ctx.memo->teams : nullptr, t.str(), own_team_limits,
                     [&] { return effective_team_limits(live, policy, t); });
   };
-  auto agent_limits_of = [&](const agent_id& a) {
-    return memoized(ctx.memo ? &ctx.memo->agents : nullptr, a.str(),
+  auto agent_limits_of = [&](const agent_id& a) -> const limit_set& {
+    return memoized(ctx.memo ? &ctx.memo->agents : nullptr, a.str(), own_agent_limits,
                     [&] { return effective_agent_limits(live, policy, a); });
   };
   if (const limit_set global = global_limits(); has_window_limits(global)) {
@@ -560,19 +562,17 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
     add_window_checks(checks, "global", global, day, month, u, lines, alert_scope_kind::global,
                       "global", utc.day(), utc.month());
   }
-  if (const limit_set team_limits = team_limits_of(u.team); has_window_limits(team_limits)) {
+  if (const limit_set& team_limits = team_limits_of(u.team); has_window_limits(team_limits)) {
     auto [day, month] = day_month(scope_team(u.team));
     add_window_checks(checks, "team:" + u.team.str(), team_limits, day, month, u, lines,
                       alert_scope_kind::team, u.team.str(), u.day, u.month);
   }
-  limit_set agent_limits;
-  if (!u.agent.empty()) {
-    agent_limits = agent_limits_of(u.agent);
-    if (has_window_limits(agent_limits)) {
-      auto [day, month] = day_month(scope_agent(u.team, u.agent));
-      add_window_checks(checks, "agent:" + u.agent.str(), agent_limits, day, month, u, lines,
-                        alert_scope_kind::agent, u.agent.str(), u.day, u.month);
-    }
+  static const limit_set no_limits;
+  const limit_set& agent_limits = u.agent.empty() ? no_limits : agent_limits_of(u.agent);
+  if (!u.agent.empty() && has_window_limits(agent_limits)) {
+    auto [day, month] = day_month(scope_agent(u.team, u.agent));
+    add_window_checks(checks, "agent:" + u.agent.str(), agent_limits, day, month, u, lines,
+                      alert_scope_kind::agent, u.agent.str(), u.day, u.month);
   }
   if (!u.task.empty()) {
     if (auto task = live.task(u.team, u.task); task && task->budget) {
