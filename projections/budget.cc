@@ -11,15 +11,15 @@ bool any_limit(const limit_set& l) {
   return l.cost_per_day || l.cost_per_month || l.tokens_per_day || l.tokens_per_month;
 }
 
-// The lines of one scope's limits, against its day and month totals.
-void add_lines(budget_view& v, std::string_view kind, std::string_view id, const limit_set& l,
+// The lines of one scope's limits (named prefix + id), against its day and month totals.
+void add_lines(budget_view& v, std::string_view prefix, std::string_view id, const limit_set& l,
                const totals& day, const totals& month, time_ms day_reset, time_ms month_reset,
                std::int64_t held) {
   auto line = [&](const char* window, const char* metric, std::int64_t limit, std::int64_t spent,
                   time_ms reset) {
     const std::int64_t reserved = std::string_view(metric) == "cost" ? held : 0;
-    std::string name(kind);
-    if (!id.empty()) name.append(":").append(id);
+    std::string name(prefix);
+    name.append(id);
     budget_line b{
         std::move(name), window,         metric,
         limit,           spent,          std::max<std::int64_t>(0, limit - spent - reserved),
@@ -38,11 +38,11 @@ void add_lines(budget_view& v, std::string_view kind, std::string_view id, const
 }
 
 // The same for a scope whose totals are read only when it has a limit.
-void add_scope(budget_view& v, live_view& live, std::string_view kind, std::string_view id,
+void add_scope(budget_view& v, live_view& live, std::string_view prefix, std::string_view id,
                const std::string& scope, const limit_set& l, const periods& p, time_ms day_reset,
                time_ms month_reset, std::int64_t held) {
   if (!any_limit(l)) return;
-  add_lines(v, kind, id, l, live.get(totals_key(scope, window_day, p.day)),
+  add_lines(v, prefix, id, l, live.get(totals_key(scope, window_day, p.day)),
             live.get(totals_key(scope, window_month, p.month)), day_reset, month_reset, held);
 }
 
@@ -65,7 +65,7 @@ budget_view budget_of(live_view& live, const limit_policy& policy, const team_id
   const date::time_zone* utc_zone = find_zone("UTC");
   add_scope(v, live, "global", "", "g", global, periods_of(now, utc_zone),
             next_day_start(now, utc_zone), next_month_start(now, utc_zone), held.global);
-  add_scope(v, live, "team", team.str(), scope_team(team),
+  add_scope(v, live, "team:", team.str(), scope_team(team),
             effective_team_limits(live, policy, team), p, day_reset, month_reset, held.team);
   if (!agent.empty()) {
     // The agent's totals are answered whether it has a limit or not.
@@ -75,7 +75,7 @@ budget_view budget_of(live_view& live, const limit_policy& policy, const team_id
     v.agent_day_cost_nanos = day.cost_nanos;
     v.agent_month_cost_nanos = month.cost_nanos;
     v.rejected_cost_nanos = month.rejected_cost_nanos;
-    add_lines(v, "agent", agent.str(), effective_agent_limits(live, policy, agent), day, month,
+    add_lines(v, "agent:", agent.str(), effective_agent_limits(live, policy, agent), day, month,
               day_reset, month_reset, held.agent);
   }
   if (!task.empty()) {
