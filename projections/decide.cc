@@ -538,12 +538,20 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
     return *ctx.memo->global;
   };
   // A team's or an agent's limits, read once per batch by their id (one lookup; the memo's
-  // nodes stay put, and without a memo the limits are kept in `own`).
+  // nodes stay put, and without a memo the limits are kept in `own`). A read that throws leaves
+  // no entry: the batch's next item must not take "no limits" from it.
   auto memoized = [&](std::unordered_map<std::string, limit_set>* memo, const std::string& id,
                       limit_set& own, auto read) -> const limit_set& {
     if (!memo) return own = read();
     auto [it, fresh] = memo->try_emplace(id);
-    if (fresh) it->second = read();
+    if (fresh) {
+      try {
+        it->second = read();
+      } catch (...) {
+        memo->erase(it);
+        throw;
+      }
+    }
     return it->second;
   };
   limit_set own_team_limits, own_agent_limits;

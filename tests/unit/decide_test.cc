@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <stdexcept>
+
 namespace tally {
 namespace {
 
@@ -487,6 +489,36 @@ TEST_F(decide, limits_set_overrides_the_config_policy) {
   auto big = decide_and_fold(report("r2", 1'000'000'000));
   EXPECT_EQ(big.what, verdict::recorded);
   EXPECT_FALSE(usage_of(big).over_budget);
+}
+
+// A store whose first read of an agent's limits fails.
+struct failing_limits_read : state_source {
+  int failures = 1;
+  std::optional<std::string> get(column, std::string_view key) override {
+    if (key.starts_with("limits/a/") && failures > 0) {
+      --failures;
+      throw std::runtime_error("read failed");
+    }
+    return std::nullopt;
+  }
+};
+
+TEST(decide_memo, a_failed_limits_read_leaves_no_entry_for_the_batchs_next_decision) {
+  failing_limits_read source;
+  ledger_state state{&source};
+  live_view live{state};
+  limit_policy policy;
+  policy.agents["eng-1"].cost_per_day = nanos{10'000'000};
+  limits_memo memo;
+  decide_context ctx;
+  ctx.policy = &policy;
+  ctx.now = now;
+  ctx.memo = &memo;
+  EXPECT_THROW(decide_usage(live, ctx, report("r1", 20'000'000), std::nullopt), std::runtime_error);
+  // The next item of the same batch reads the agent's limits again: it crosses them, not "no
+  // limits".
+  EXPECT_EQ(decide_usage(live, ctx, report("r2", 20'000'000), std::nullopt).reason,
+            "crossed:agent:eng-1:day:cost");
 }
 
 TEST_F(decide, agent_and_global_limits) {
