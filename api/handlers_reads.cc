@@ -50,7 +50,7 @@ void agent_budget(api_deps& deps, request_ctx& ctx, respond_fn respond) {
     // Held by the agent's open reservations (reservations.h), for windows without a limit.
     const std::int64_t agent_held =
         held_for(live, team, agent, task_id{}, session_id{}, now, false).agent;
-    auto window = [&](std::string_view k, std::string_view name, std::int64_t agent_spent) {
+    auto window = [&](std::string_view k, std::string_view name, std::int64_t spent) {
       if (auto* l = tightest(v, name)) {
         w.key(k, "_limit_usd").usd(nanos{l->limit});
         w.key(k, "_spent_usd").usd(nanos{l->spent});
@@ -60,7 +60,6 @@ void agent_budget(api_deps& deps, request_ctx& ctx, respond_fn respond) {
         w.key(k, "_reserved_usd").usd(nanos{l->reserved});
         w.key(k, "_reserved_nanos").integer(l->reserved);
       } else {
-        const std::int64_t spent = agent_spent;
         w.key(k, "_limit_usd").null().key(k, "_spent_usd").usd(nanos{spent});
         w.key(k, "_remaining_usd").null().key(k, "_limit_nanos").null();
         w.key(k, "_spent_nanos").integer(spent).key(k, "_remaining_nanos").null();
