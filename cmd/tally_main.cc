@@ -44,6 +44,13 @@ extern "C" void on_signal(int) {
   g_stop = true;
 }
 
+// A status line that scripts and tests read ("tally listening on port N", "tally ready"), put
+// into stdout in one call: other threads log to the same stream, and a line written piece by
+// piece could be cut by one of theirs.
+void status_line(const std::string& line) {
+  std::cout << line + '\n' << std::flush;
+}
+
 tally::limit_set to_limit_set(const tally::limit_values& v) {
   tally::limit_set l;
   l.cost_per_day = v.max_cost_per_day;
@@ -266,7 +273,7 @@ int run_owner(const common_options& o, bool replay) {
     }
     api->bootstrap_admin();
     api->start();
-    std::cout << "tally listening on port " << api->port() << std::endl;
+    status_line("tally listening on port " + std::to_string(api->port()));
   }
 
   std::atomic<bool> stop{false};
@@ -281,7 +288,7 @@ int run_owner(const common_options& o, bool replay) {
   });
   spdlog::info("{} {} (brokers {}, data {})", replay ? "replaying" : "serving", o.node_id, brokers,
                o.data_dir);
-  std::cout << "tally ready" << std::endl;
+  status_line("tally ready");
   try {
     owner.run(stop);
   } catch (...) {
