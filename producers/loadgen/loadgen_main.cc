@@ -3,12 +3,12 @@
 // projections took to fold the last acknowledged write. See producers/README.md.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
-#include <sstream>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,6 +18,7 @@
 
 #include "producers/loadgen/driver.h"
 #include "producers/loadgen/http_sync.h"
+#include "producers/loadgen/proc_cpu.h"
 
 namespace {
 
@@ -37,7 +38,8 @@ poll that saw tally_events_stored_total (the events the store holds) at its fina
 Exit status: 0 if requests were answered without errors or 429s, 1 otherwise or when setup
 failed, 2 for bad arguments or when batch mode is unavailable (usage:batch answers 404).)";
 
-// CPU time of other processes over the measured window (the server, the broker).
+// CPU time of other processes over the measured window (the server, the broker), and of each
+// of the server's threads.
 struct cpu_watch {
   struct proc {
     const char* name;
@@ -45,44 +47,18 @@ struct cpu_watch {
     double start_s = 0, end_s = 0;
   };
   std::vector<proc> procs;
+  int threads_of = 0;  // the pid whose threads are watched (the server's), 0: none
+  std::map<std::string, double> threads_start, threads_end;
   double machine_start_busy = 0, machine_end_busy = 0;  // busy CPU seconds, all cores
 };
-
-// Busy CPU seconds of the whole machine (all cores) from the first line of /proc/stat:
-// everything but idle and iowait. -1 if unreadable.
-double machine_busy_s() {
-  std::ifstream f("/proc/stat");
-  std::string cpu;
-  unsigned long long v[8] = {};
-  if (!(f >> cpu) || cpu != "cpu") return -1;
-  for (auto& x : v) f >> x;
-  const unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];  // not idle, iowait
-  return double(busy) / double(sysconf(_SC_CLK_TCK));
-}
-
-// utime + stime of a process, seconds (/proc/<pid>/stat fields 14 and 15); -1 if unreadable.
-double proc_cpu_s(int pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(f, line)) return -1;
-  const auto close = line.rfind(')');
-  if (close == std::string::npos) return -1;
-  std::istringstream in(line.substr(close + 2));
-  std::string field;
-  unsigned long long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && in >> field; ++i) {
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  return double(utime + stime) / double(sysconf(_SC_CLK_TCK));
-}
 
 void sample_cpu(bool start, void* arg) {
   auto* w = static_cast<cpu_watch*>(arg);
   (start ? w->machine_start_busy : w->machine_end_busy) = machine_busy_s();
   for (auto& p : w->procs) {
-    (start ? p.start_s : p.end_s) = proc_cpu_s(p.pid);
+    (start ? p.start_s : p.end_s) = process_cpu_s(p.pid);
   }
+  if (w->threads_of > 0) (start ? w->threads_start : w->threads_end) = thread_cpu_s(w->threads_of);
 }
 
 bool ok_create(const reply& r) {
@@ -297,7 +273,10 @@ int main(int argc, char** argv) {
   o.id_seed = std::hash<std::string>{}(o.run_id);
 
   cpu_watch watch;
-  if (server_pid > 0) watch.procs.push_back({"server", server_pid});
+  if (server_pid > 0) {
+    watch.procs.push_back({"server", server_pid});
+    watch.threads_of = server_pid;
+  }
   if (broker_pid > 0) watch.procs.push_back({"broker", broker_pid});
   run_result res = run_load(o, &sample_cpu, &watch);
   const run_stats& st = res.stats;
@@ -332,10 +311,30 @@ int main(int argc, char** argv) {
                 100.0 * (watch.machine_end_busy - watch.machine_start_busy) / window,
                 std::thread::hardware_concurrency());
   }
+  // CPU per event (batch and usage modes) or per request (budget), in µs: the server's, the
+  // broker's and each of the server's threads' (most first).
+  const bool per_event = all.events > 0;
+  const double units = per_event ? double(all.events) : double(all.requests);
+  const char* unit = per_event ? "event" : "request";
   for (const auto& p : watch.procs) {
     if (p.start_s >= 0 && p.end_s >= 0) {
       std::printf("%s_cpu_pct %.1f\n", p.name, 100.0 * (p.end_s - p.start_s) / window);
+      if (units > 0) {
+        std::printf("%s_us_per_%s %.2f\n", p.name, unit, 1e6 * (p.end_s - p.start_s) / units);
+      }
     }
+  }
+  if (units > 0 && !watch.threads_end.empty()) {
+    std::vector<std::pair<double, std::string>> spent;
+    for (const auto& [name, end] : watch.threads_end) {
+      auto it = watch.threads_start.find(name);
+      const double d = end - (it == watch.threads_start.end() ? 0.0 : it->second);
+      if (d > 0) spent.emplace_back(d, name);
+    }
+    std::sort(spent.rbegin(), spent.rend());
+    std::printf("server_threads_us_per_%s", unit);
+    for (const auto& [d, name] : spent) std::printf(" %s=%.2f", name.c_str(), 1e6 * d / units);
+    std::printf("\n");
   }
 
   // Projection lag: from the last acknowledged write until the store's event count stopped
