@@ -411,12 +411,12 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
     bool decided = false, over_budget = false, stop = false;
     nanos cost{0};
   };
-  auto items = std::make_shared<std::vector<item>>(reports->size());
+  std::vector<item> items(reports->size());
   std::map<std::string, std::vector<std::size_t>> by_team;
   // A batch's reports are mostly on a few sessions: each session's team is looked up once.
   absl::flat_hash_map<std::string, team_id> team_of;
   for (std::size_t i = 0; i < reports->size(); ++i) {
-    auto& it = (*items)[i];
+    auto& it = items[i];
     try {
       const request_body& ib = (*reports)[i];
       ib.check();
@@ -444,62 +444,21 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
     std::mutex m;
     int waiting = 1;  // the teams' appends, plus this handler until it has sent them all
     bool failed = false;
+    std::string answer;  // the answer's body, written by the handler once every item is decided
     respond_fn respond;
   };
   auto c = std::make_shared<completion>();
   c->respond = std::move(respond);
-  auto finish = [items](completion& c) {
+  // Answered when the last append is acknowledged (on the producer's delivery thread): the body
+  // is ready by then, written by this thread while the items were still in its cache.
+  auto finish = [](completion& c) {
     if (c.failed) {
       c.respond(problem(http::status::service_unavailable, "append_failed",
                         "The ledger did not take every event",
                         "retry the batch: reports with an event_id are counted once"));
       return;
     }
-    int accepted = 0, refused = 0, duplicates = 0;
-    for (auto& it : *items) {
-      accepted += it.outcome == "recorded";
-      duplicates += it.outcome == "duplicate";
-      refused += it.outcome == "rejected" || it.outcome == "invalid";
-    }
-    // The text json_writer would give (the same keys, in the same order), with the keys
-    // written as the literals they are: a thousand results are most of a batch's answer.
-    std::string out;
-    out.reserve(64 + items->size() * 224);
-    out += "{\"accepted\":";
-    append_json_int(out, accepted);
-    out += ",\"refused\":";
-    append_json_int(out, refused);
-    out += ",\"duplicates\":";
-    append_json_int(out, duplicates);
-    out += ",\"results\":[";
-    for (std::size_t i = 0; i < items->size(); ++i) {
-      auto& it = (*items)[i];
-      out += i == 0 ? "{\"index\":" : ",{\"index\":";
-      append_json_int(out, static_cast<std::int64_t>(i));
-      out += ",\"event_id\":";
-      append_json_string(out, it.r.id.str());
-      out += ",\"session_id\":";
-      append_json_string(out, it.r.session.str());
-      out += ",\"status\":";
-      append_json_string(out, it.outcome);
-      out += ",\"http_status\":";
-      append_json_int(out, it.status);
-      if (it.decided) {
-        out += ",\"cost_usd\":";
-        out += format_usd(it.cost);
-        out += ",\"cost_nanos\":";
-        append_json_int(out, it.cost.count);
-        out += it.over_budget ? ",\"over_budget\":true" : ",\"over_budget\":false";
-        out += it.stop ? ",\"action\":\"stop\"" : ",\"action\":\"continue\"";
-      }
-      if (!it.reason.empty()) {
-        out += ",\"reason\":";
-        append_json_string(out, it.reason);
-      }
-      out += '}';
-    }
-    out += "]}";
-    c.respond(json_text(http::status::ok, std::move(out)));
+    c.respond(json_text(http::status::ok, std::move(c.answer)));
   };
   auto done_one = [c, finish](bool ok) {
     std::unique_lock lock(c->m);
@@ -518,7 +477,7 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
       std::vector<std::string> keys;
       keys.reserve(indexes.size());
       for (auto i : indexes) {
-        const auto& r = (*items)[i].r;
+        const auto& r = items[i].r;
         if (!r.id.empty()) keys.push_back(ledger_state::dedup_key(r.team.str(), r.id.str()));
       }
       live.state().prefetch_markers(keys);
@@ -534,7 +493,7 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
       // activates or settles something clears what was read.
       absl::flat_hash_map<std::string_view, std::shared_ptr<const session_record>> sessions;
       for (auto i : indexes) {
-        auto& it = (*items)[i];
+        auto& it = items[i];
         const std::size_t first = events.size();
         auto& session = sessions[it.r.session.str()];
         if (!session) session = live.session_ptr(it.r.team, it.r.session);
@@ -595,12 +554,62 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
     });
     if (a != team_access::ok) {
       for (auto i : indexes) {
-        auto& it = (*items)[i];
+        auto& it = items[i];
         it.status = 503;
         it.outcome = "invalid";
         it.reason = a == team_access::not_owner ? "not_owner" : "catching_up";
       }
     }
+  }
+  // Every item is decided (or refused) by now, and an append's outcome changes only whether the
+  // answer is this body or a 503: the body is written here, before this handler's own
+  // done_one, so no append can finish the request before it is ready.
+  {
+    int accepted = 0, refused = 0, duplicates = 0;
+    for (auto& it : items) {
+      accepted += it.outcome == "recorded";
+      duplicates += it.outcome == "duplicate";
+      refused += it.outcome == "rejected" || it.outcome == "invalid";
+    }
+    // The text json_writer would give (the same keys, in the same order), with the keys
+    // written as the literals they are: a thousand results are most of a batch's answer.
+    std::string out;
+    out.reserve(64 + items.size() * 224);
+    out += "{\"accepted\":";
+    append_json_int(out, accepted);
+    out += ",\"refused\":";
+    append_json_int(out, refused);
+    out += ",\"duplicates\":";
+    append_json_int(out, duplicates);
+    out += ",\"results\":[";
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      auto& it = items[i];
+      out += i == 0 ? "{\"index\":" : ",{\"index\":";
+      append_json_int(out, static_cast<std::int64_t>(i));
+      out += ",\"event_id\":";
+      append_json_string(out, it.r.id.str());
+      out += ",\"session_id\":";
+      append_json_string(out, it.r.session.str());
+      out += ",\"status\":";
+      append_json_string(out, it.outcome);
+      out += ",\"http_status\":";
+      append_json_int(out, it.status);
+      if (it.decided) {
+        out += ",\"cost_usd\":";
+        out += format_usd(it.cost);
+        out += ",\"cost_nanos\":";
+        append_json_int(out, it.cost.count);
+        out += it.over_budget ? ",\"over_budget\":true" : ",\"over_budget\":false";
+        out += it.stop ? ",\"action\":\"stop\"" : ",\"action\":\"continue\"";
+      }
+      if (!it.reason.empty()) {
+        out += ",\"reason\":";
+        append_json_string(out, it.reason);
+      }
+      out += '}';
+    }
+    out += "]}";
+    c->answer = std::move(out);
   }
   done_one(true);
 }

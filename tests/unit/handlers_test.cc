@@ -530,6 +530,34 @@ TEST_F(handlers, a_batch_decides_each_report_on_its_own_in_order) {
   EXPECT_EQ(json(budget()).at("rejected_cost_nanos").as_int64(), 20'000'000);
 }
 
+// The batch's answer is written once its items are decided, but sent only when every append is
+// durable: a failed append makes it a 503 problem instead (no item may be told it was counted).
+TEST_F(handlers, a_batch_whose_append_fails_is_answered_503_not_with_its_results) {
+  guide_setup();
+  auto s = open_session();
+  std::string body = R"({"reports": [{"session_id": ")" + s +
+                     R"(", "event_id": "f1", "cost_usd": 0.02}, {"session_id": ")" + s +
+                     R"(", "event_id": "f2", "cost_usd": 0.03}]})";
+  auto failing = start(report_usage_batch, http::verb::post, body, {}, {}, std::nullopt);
+  EXPECT_FALSE(*failing);
+  ledger.deliver(false);
+  ASSERT_TRUE(*failing);
+  EXPECT_EQ((*failing)->result(), http::status::service_unavailable) << (*failing)->body();
+  EXPECT_EQ((*failing)->at(http::field::content_type), "application/problem+json");
+  EXPECT_EQ((*failing)->body().find("results"), std::string::npos) << (*failing)->body();
+  EXPECT_EQ(json(budget()).at("daily_spent_nanos").as_int64(), 0);
+
+  // Retried, the same reports are taken and the answer lists them.
+  auto retried = start(report_usage_batch, http::verb::post, body, {}, {}, std::nullopt);
+  ledger.deliver();
+  ASSERT_TRUE(*retried);
+  ASSERT_EQ((*retried)->result(), http::status::ok) << (*retried)->body();
+  auto o = json(**retried);
+  EXPECT_EQ(o.at("accepted").as_int64(), 2);
+  EXPECT_EQ(o.at("results").as_array().at(1).at("cost_nanos").as_int64(), 30'000'000);
+  EXPECT_EQ(json(budget()).at("daily_spent_nanos").as_int64(), 50'000'000);
+}
+
 // A batch reads each session once, but a decision that ends the run is seen by the reports
 // after it in the same batch: they are refused, not counted against a session that is over.
 TEST_F(handlers, a_run_ended_by_a_batch_item_refuses_the_items_after_it) {
