@@ -449,8 +449,9 @@ void report_usage_batch(api_deps& deps, request_ctx& ctx, respond_fn respond) {
   };
   auto c = std::make_shared<completion>();
   c->respond = std::move(respond);
-  // Answered when the last append is acknowledged (on the producer's delivery thread): the body
-  // is ready by then, written by this thread while the items were still in its cache.
+  // Answered when the last append is acknowledged (on the producer's delivery thread), or by this
+  // handler when nothing was appended: the body is ready by then, written by this thread while
+  // the items were still in its cache.
   auto finish = [](completion& c) {
     if (c.failed) {
       c.respond(problem(http::status::service_unavailable, "append_failed",

@@ -2,8 +2,7 @@
 // specified and stable since xxHash 0.8.0, so a value may be kept (a usage report's request
 // fingerprint is). It keys every in-memory map of the state (string_hash) and is the print by
 // which the owner knows its own batch records again. Not a cryptographic hash. Inlined where it
-// is called: most calls hash a short map key, where a call into the shared library through its
-// PLT cost as much as the hash.
+// is called (most calls hash a short map key) rather than called in the shared library.
 // Thread-safety: a pure function.
 #pragma once
 
