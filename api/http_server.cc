@@ -443,15 +443,16 @@ class session : public std::enable_shared_from_this<session> {
     auto done = [self = shared_from_this()](beast::error_code ec, std::size_t) {
       self->on_write(ec);
     };
+    // "Server: tally" unless the answer names its own server.
+    const bool has_server = res_.find(http::field::server) != res_.end();
     if (res_.chunked()) {
-      res_.set(http::field::server, "tally");
+      if (!has_server) res_.set(http::field::server, "tally");
       serializer_.emplace(res_);
       http::async_write(socket_, *serializer_, std::move(done));
       return;
     }
     // The head and the body in one gathered write (response_head.h).
     head_text_.clear();
-    const bool has_server = res_.find(http::field::server) != res_.end();
     append_response_head(head_text_, res_.base(), has_server ? "" : "Server: tally\r\n");
     const std::array<net::const_buffer, 2> parts{net::buffer(head_text_), net::buffer(res_.body())};
     net::async_write(socket_, parts, std::move(done));

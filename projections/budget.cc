@@ -7,10 +7,6 @@
 namespace tally {
 namespace {
 
-bool any_limit(const limit_set& l) {
-  return l.cost_per_day || l.cost_per_month || l.tokens_per_day || l.tokens_per_month;
-}
-
 // The lines of one scope's limits (named prefix + id), against its day and month totals.
 void add_lines(budget_view& v, std::string_view prefix, std::string_view id, const limit_set& l,
                const totals& day, const totals& month, time_ms day_reset, time_ms month_reset,
@@ -41,7 +37,7 @@ void add_lines(budget_view& v, std::string_view prefix, std::string_view id, con
 void add_scope(budget_view& v, live_view& live, std::string_view prefix, std::string_view id,
                const std::string& scope, const limit_set& l, const periods& p, time_ms day_reset,
                time_ms month_reset, std::int64_t held) {
-  if (!any_limit(l)) return;
+  if (!l.has_window_limits()) return;
   add_lines(v, prefix, id, l, live.get(totals_key(scope, window_day, p.day)),
             live.get(totals_key(scope, window_month, p.month)), day_reset, month_reset, held);
 }

@@ -26,11 +26,6 @@ struct check {
   std::int64_t held = 0;  // reserved by others in the scope (cost checks; reservations.h)
 };
 
-// Whether a scope has a day or month limit: only then are its totals read.
-bool has_window_limits(const limit_set& l) {
-  return l.cost_per_day || l.cost_per_month || l.tokens_per_day || l.tokens_per_month;
-}
-
 void add_window_checks(std::vector<check>& out, const std::string& name, const limit_set& l,
                        const totals& day, const totals& month, const usage_decided& u,
                        std::vector<threshold_line>& lines, alert_scope_kind kind,
@@ -563,21 +558,21 @@ decision decide_usage(live_view& live, const decide_context& ctx, const usage_re
     return memoized(ctx.memo ? &ctx.memo->agents : nullptr, a.str(), own_agent_limits,
                     [&] { return effective_agent_limits(live, policy, a); });
   };
-  if (const limit_set global = global_limits(); has_window_limits(global)) {
+  if (const limit_set global = global_limits(); global.has_window_limits()) {
     const utc_day utc = utc_day_of(at);
     totals day = live.get(totals_key("g", window_day, utc.day()));
     totals month = live.get(totals_key("g", window_month, utc.month()));
     add_window_checks(checks, "global", global, day, month, u, lines, alert_scope_kind::global,
                       "global", utc.day(), utc.month());
   }
-  if (const limit_set& team_limits = team_limits_of(u.team); has_window_limits(team_limits)) {
+  if (const limit_set& team_limits = team_limits_of(u.team); team_limits.has_window_limits()) {
     auto [day, month] = day_month(scope_team(u.team));
     add_window_checks(checks, "team:" + u.team.str(), team_limits, day, month, u, lines,
                       alert_scope_kind::team, u.team.str(), u.day, u.month);
   }
   static const limit_set no_limits;
   const limit_set& agent_limits = u.agent.empty() ? no_limits : agent_limits_of(u.agent);
-  if (!u.agent.empty() && has_window_limits(agent_limits)) {
+  if (!u.agent.empty() && agent_limits.has_window_limits()) {
     auto [day, month] = day_month(scope_agent(u.team, u.agent));
     add_window_checks(checks, "agent:" + u.agent.str(), agent_limits, day, month, u, lines,
                       alert_scope_kind::agent, u.agent.str(), u.day, u.month);

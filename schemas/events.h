@@ -58,6 +58,10 @@ struct limit_set {
   std::optional<std::int64_t> tokens_per_day, tokens_per_month, tokens_per_run;
   std::optional<std::int64_t> max_concurrent_sessions;
   friend bool operator==(const limit_set&, const limit_set&) = default;
+  // Whether it has a day or month limit (only then are the scope's totals read against it).
+  bool has_window_limits() const {
+    return cost_per_day || cost_per_month || tokens_per_day || tokens_per_month;
+  }
 };
 
 // do not renumber: on-disk format
