@@ -667,7 +667,11 @@ team_access partition_owner::with_team(const team_id& team,
   std::lock_guard lock(mu_);
   const auto p = partition_of(team);
   auto it = partitions_.find(p);
-  if (it == partitions_.end()) return team_access::not_owner;
+  // Holding no partition at all, the node is before its first assignment or inside a rebalance:
+  // it cannot tell that another node owns the team (it may be this one in a moment).
+  if (it == partitions_.end()) {
+    return partitions_.empty() ? team_access::catching_up : team_access::not_owner;
+  }
   // A failed append left the state with an event the log lacks: the owner is stopping.
   if (!it->second.caught_up || append_failed_) return team_access::catching_up;
   // Every event f folds into the state (write-through) must reach the producer too, or the

@@ -128,8 +128,9 @@ class partition_owner final : public ledger_gateway {
 
   // --- For the HTTP front-end -----------------------------------------------------------------
   // with_team: the node owns the team's ledger partition and has folded it up to the high
-  // watermark seen at assignment. append: to the team's ledger partition; done runs on the
-  // producer's thread.
+  // watermark seen at assignment (else not_owner; catching_up while it holds no partition at
+  // all, before its first assignment or inside a rebalance). append: to the team's ledger
+  // partition; done runs on the producer's thread.
   team_access with_team(const team_id& team, const std::function<void(live_view&)>& f) override;
   void with_state(const std::function<void(live_view&)>& f) override;
   void append(const team_id& team, std::vector<event> events, std::function<void(bool)> done,
