@@ -161,7 +161,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                boost::beast::string_view(value.data(), value.size()));
   }
   req.body() = std::string(in);
-  if (!req.body().empty() && req.count(http::field::content_length) == 0) req.prepare_payload();
+  // Content-Length set directly: prepare_payload() throws for a TRACE with a body, which the
+  // server's parser reads like any other request.
+  if (!req.body().empty() && req.count(http::field::content_length) == 0) {
+    req.content_length(req.body().size());
+  }
 
   world w;
   if (credential > 0 && req.count("X-API-Key") == 0 && req.count(http::field::authorization) == 0) {
