@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
@@ -19,6 +20,7 @@
 #include "producers/loadgen/driver.h"
 #include "producers/loadgen/http_sync.h"
 #include "producers/loadgen/proc_cpu.h"
+#include "producers/loadgen/readiness.h"
 
 namespace {
 
@@ -35,8 +37,10 @@ Latency at a fixed load: run once with --rate 0 to find the maximum, then again 
 lag_ms is an upper bound: the time from the last acknowledged write to the first /metrics
 poll that saw tally_events_stored_total (the events the store holds) at its final value
 (polled every --lag-poll-ms). Reads see an event sooner: at its decision.
+It starts once the server's /readyz answers 200 (up to --ready-timeout seconds): a server that is
+up answers writes 503 until its partitions are assigned and caught up.
 Exit status: 0 if requests were answered without errors or 429s, 1 otherwise or when setup
-failed, 2 for bad arguments or when batch mode is unavailable (usage:batch answers 404).)";
+failed or the server was not ready, 2 for bad arguments or when batch mode is unavailable (usage:batch answers 404).)";
 
 // CPU time of other processes over the measured window (the server, the broker), and of each
 // of the server's threads.
@@ -106,7 +110,7 @@ int main(int argc, char** argv) {
   std::string url = "http://127.0.0.1:8000", api_key, mode_name = "budget",
               model = "claude-sonnet-4-5";
   int agents = 64, teams = 4, batch_size = 100, server_pid = 0, broker_pid = 0, lag_poll_ms = 10;
-  double lag_quiet_s = 1.0, lag_max_s = 60;
+  double lag_quiet_s = 1.0, lag_max_s = 60, ready_timeout_s = 30;
   bool setup = false, fresh_sessions = false;
   run_options o;
   if (const char* k = std::getenv("TALLY_API_KEY")) api_key = k;
@@ -143,6 +147,10 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--setup", setup, "create the teams and agents first (idempotent)");
+  app.add_option("--ready-timeout", ready_timeout_s,
+                 "seconds to wait for the server's /readyz to answer 200 (0: ask once)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_flag("--random-event-ids", o.random_event_ids,
                "send random 32-hex-digit event ids (as a fleet using UUIDs) instead of "
                "run.connection.sequence");
@@ -182,6 +190,24 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "resolve %s: %s\n", t->host.c_str(), e.what());
     return 1;
+  }
+  // Up is not ready: until its partitions are assigned and caught up, a server answers writes
+  // 503 (and a load run would measure that).
+  {
+    bool told = false;
+    const auto w =
+        wait_ready([&] { return client.request(verb::get, "/readyz", {}, false).status; },
+                   std::max(1, static_cast<int>(ready_timeout_s * 10)),
+                   [&] {
+                     if (!told) std::fprintf(stderr, "waiting for %s/readyz\n", url.c_str());
+                     told = true;
+                     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                   });
+    if (!w.ready) {
+      std::fprintf(stderr, "not ready after %.0f s (/readyz: %d)\n", ready_timeout_s,
+                   w.last_status);
+      return 1;
+    }
   }
   auto team_name = [](int i) { return "lg-team-" + std::to_string(i); };
   for (int i = 0; i < agents; ++i) o.agents.push_back("lg-agent-" + std::to_string(i));
