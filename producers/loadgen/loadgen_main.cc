@@ -40,7 +40,8 @@ poll that saw tally_events_stored_total (the events the store holds) at its fina
 It starts once the server's /readyz answers 200 (up to --ready-timeout seconds): a server that is
 up answers writes 503 until its partitions are assigned and caught up.
 Exit status: 0 if requests were answered without errors or 429s, 1 otherwise or when setup
-failed or the server was not ready, 2 for bad arguments or when batch mode is unavailable (usage:batch answers 404).)";
+failed or the server was not ready, 2 for bad arguments or when batch mode is unavailable
+(usage:batch answers 404).)";
 
 // CPU time of other processes over the measured window (the server, the broker), and of each
 // of the server's threads.
