@@ -103,6 +103,11 @@ std::string make_temp_dir(std::string_view prefix) {
   return std::string(buffer.data());
 }
 
+scoped_temp_dir::~scoped_temp_dir() {
+  std::error_code ec;  // a destructor does not throw; a leftover dir in /tmp is harmless
+  std::filesystem::remove_all(path, ec);
+}
+
 CommandResult run_command(const std::string& cmd) {
   std::fflush(nullptr);  // the child must not repeat our buffered output
   FILE* pipe = popen(cmd.c_str(), "r");

@@ -20,6 +20,15 @@ std::string unique_name(std::string_view prefix);
 // caller removes it. Throws std::runtime_error on failure.
 std::string make_temp_dir(std::string_view prefix);
 
+// A make_temp_dir directory, removed with everything in it when this goes out of scope.
+struct scoped_temp_dir {
+  std::string path;
+  explicit scoped_temp_dir(std::string_view prefix) : path(make_temp_dir(prefix)) {}
+  ~scoped_temp_dir();
+  scoped_temp_dir(const scoped_temp_dir&) = delete;
+  scoped_temp_dir& operator=(const scoped_temp_dir&) = delete;
+};
+
 struct CommandResult {
   int status;       // exit code; 128 + signal number if killed by a signal; -1 if not run
   std::string out;  // everything the command wrote to stdout (stderr is not captured)

@@ -5,22 +5,15 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
-
 #include "tests/support/kafka_env.h"
 
 namespace tally {
 namespace {
 
-struct scratch {
-  std::string path = test::make_temp_dir("tally-deliveries");
-  ~scratch() { std::filesystem::remove_all(path); }
-};
-
 using targets = std::vector<std::pair<std::string, std::string>>;
 
 TEST(delivery_store, an_alert_read_twice_creates_its_deliveries_once) {
-  scratch dir;
+  test::scoped_temp_dir dir("tally-deliveries");
   {
     delivery_store s(dir.path);
     auto first = s.add_alert("thr:1", "budget_threshold_crossed", R"({"id":"thr:1"})",
@@ -43,7 +36,7 @@ TEST(delivery_store, an_alert_read_twice_creates_its_deliveries_once) {
 }
 
 TEST(delivery_store, due_rows_come_in_time_order_and_move_when_updated) {
-  scratch dir;
+  test::scoped_temp_dir dir("tally-deliveries");
   delivery_store s(dir.path);
   s.add_alert("e1", "t", "{}", targets{{"wh_a", "webhook"}}, 0, 1, 100);
   s.add_alert("e2", "t", "{}", targets{{"wh_a", "webhook"}}, 0, 2, 50);
@@ -79,7 +72,7 @@ TEST(delivery_store, due_rows_come_in_time_order_and_move_when_updated) {
 }
 
 TEST(delivery_store, a_targets_deliveries_list_newest_first_in_pages) {
-  scratch dir;
+  test::scoped_temp_dir dir("tally-deliveries");
   delivery_store s(dir.path);
   for (int i = 0; i < 5; ++i) {
     s.add_alert("e" + std::to_string(i), "t", "{}", targets{{"wh_a", "webhook"}}, 0, i + 1,

@@ -5,23 +5,12 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>  // after rdkafka.h, as it requires
 
-#include <unistd.h>
-#include <filesystem>
-#include <memory>
 #include <string>
+
+#include "tests/support/kafka_env.h"
 
 namespace tally {
 namespace {
-
-struct temp_dir {
-  std::filesystem::path path;
-  explicit temp_dir(const std::string& name)
-      : path(std::filesystem::temp_directory_path() /
-             ("tally-" + name + "-" + std::to_string(::getpid()))) {
-    std::filesystem::remove_all(path);
-  }
-  ~temp_dir() { std::filesystem::remove_all(path); }
-};
 
 // librdkafka's in-process mock cluster: one broker, the ledger and reports topics.
 struct mock_cluster {
@@ -44,8 +33,8 @@ struct mock_cluster {
 
 TEST(partition_owner, before_its_first_assignment_a_write_is_told_to_retry_not_sent_elsewhere) {
   mock_cluster kafka;
-  temp_dir dir("owner-unassigned");
-  ledger_store store({.path = dir.path.string()});
+  test::scoped_temp_dir dir("tally-owner-unassigned");
+  ledger_store store({.path = dir.path});
   producer out({.brokers = kafka.bootstraps});
   pricing_table pricing;
   limit_policy policy;

@@ -7,26 +7,15 @@
 
 #include <gtest/gtest.h>
 
-#include <unistd.h>
 #include <algorithm>
-#include <filesystem>
 #include <stdexcept>
 #include <tuple>
 
+#include "tests/support/kafka_env.h"
 #include "tests/support/usage_events.h"
 
 namespace tally {
 namespace {
-
-struct temp_dir {
-  std::filesystem::path path;
-  explicit temp_dir(const std::string& name)
-      : path(std::filesystem::temp_directory_path() /
-             ("tally-" + name + "-" + std::to_string(::getpid()))) {
-    std::filesystem::remove_all(path);
-  }
-  ~temp_dir() { std::filesystem::remove_all(path); }
-};
 
 using testing::usage_event;
 using testing::usage_t0;
@@ -43,8 +32,8 @@ std::size_t usage_rows(ledger_state& s) {
 // contains() answers each key where it was asked, whether the keys come in order (MultiGet is
 // then spared its sort) or not, duplicates included.
 TEST(store_writer, the_store_tells_which_keys_it_holds_in_any_order) {
-  temp_dir dir("contains");
-  ledger_store store({.path = dir.path.string()});
+  test::scoped_temp_dir dir("tally-contains");
+  ledger_store store({.path = dir.path});
   ASSERT_TRUE(store
                   .write({{column::dedup, "acme/b", "d"},
                           {column::dedup, "acme/d", "d"},
@@ -61,8 +50,8 @@ TEST(store_writer, the_store_tells_which_keys_it_holds_in_any_order) {
 }
 
 TEST(store_writer, a_drained_batch_stays_readable_until_it_is_in_the_store) {
-  temp_dir dir("in-flight");
-  ledger_store store({.path = dir.path.string()});
+  test::scoped_temp_dir dir("tally-in-flight");
+  ledger_store store({.path = dir.path});
   ledger_state state(&store);
   for (int i = 0; i < 10; ++i) ASSERT_EQ(state.apply(usage_event(i)), fold_outcome::applied);
   auto batch = state.drain_batch();
@@ -124,8 +113,8 @@ TEST(store_writer, a_drained_batch_is_written_in_the_order_drain_gives) {
 // The WriteBatch is built before before_commit runs (it waits for acks meanwhile); when it
 // throws, nothing of the batch is in the store.
 TEST(store_writer, a_batch_whose_before_commit_throws_leaves_the_store_unchanged) {
-  temp_dir dir("before-commit");
-  ledger_store store({.path = dir.path.string()});
+  test::scoped_temp_dir dir("tally-before-commit");
+  ledger_store store({.path = dir.path});
   ledger_state state(&store);
   state.apply(usage_event(1));
   auto batch = state.drain_batch();
@@ -140,8 +129,8 @@ TEST(store_writer, a_batch_whose_before_commit_throws_leaves_the_store_unchanged
 }
 
 TEST(store_writer, batches_reach_the_store_in_order_and_are_reported_once_each) {
-  temp_dir dir("order");
-  ledger_store store({.path = dir.path.string()});
+  test::scoped_temp_dir dir("tally-order");
+  ledger_store store({.path = dir.path});
   ledger_state state(&store);
   std::vector<std::string> reported;  // written by the writer's thread
   std::vector<std::int64_t> stored;   // the offset in the store when each batch was reported
@@ -173,9 +162,9 @@ TEST(store_writer, batches_reach_the_store_in_order_and_are_reported_once_each) 
 }
 
 TEST(store_writer, a_failed_write_is_reported_and_nothing_is_announced) {
-  temp_dir dir("failed");
-  { ledger_store created({.path = dir.path.string()}); }
-  ledger_store read_only({.path = dir.path.string(), .read_only = true});
+  test::scoped_temp_dir dir("tally-failed");
+  { ledger_store created({.path = dir.path}); }
+  ledger_store read_only({.path = dir.path, .read_only = true});
   ledger_state state(&read_only);
   int announced = 0;
   store_writer writer(read_only, [&](const store_writer::job&) { ++announced; });
@@ -189,8 +178,8 @@ TEST(store_writer, a_failed_write_is_reported_and_nothing_is_announced) {
 // The owner's batches wait for the acks of the events they hold (ack_tracker.h): a batch is
 // written only once they are durable, and never when one of them failed.
 TEST(store_writer, a_batch_waits_for_its_events_acks_and_is_never_written_after_a_failed_one) {
-  temp_dir dir("acks");
-  ledger_store store({.path = dir.path.string()});
+  test::scoped_temp_dir dir("tally-acks");
+  ledger_store store({.path = dir.path});
   ledger_state state(&store);
   ack_tracker acks;
   acks.resize(2);
