@@ -4,7 +4,9 @@
 //
 // Record value grammar (CloudEvents 1.0, structured mode):
 //   { "specversion": "1.0", "id": str, "source": str, "type": "tally.<name>.v1",
-//     "time": rfc3339, "subject": team, "datacontenttype": "application/json", "data": {...} }
+//     "time": rfc3339, "subject": team, "data": {...} }
+// (no datacontenttype: in the JSON format a JSON `data` is application/json by default, and
+// a usage event's data leaves out the fields at their default, "" or 0; both read as before.)
 #include "schemas/events.h"
 
 #include <algorithm>
@@ -159,23 +161,33 @@ json::object data_of(const event_payload& p) {
                  [&](const alert_thresholds_set& e) { o = alert_data(e); },
                  [&](const insight_dismissed& e) { o = insight_data(e); },
                  [&](const usage_decided& e) {
+                   // A field at its default ("" or 0) is left out: absent reads as the default.
+                   auto text = [&](std::string_view k, const std::string& v) {
+                     if (!v.empty()) o[k] = v;
+                   };
+                   auto count = [&](std::string_view k, std::int64_t v) {
+                     if (v != 0) o[k] = v;
+                   };
                    o["team_id"] = e.team.str();
-                   o["agent_id"] = e.agent.str();
-                   o["session_id"] = e.session.str();
-                   o["task_id"] = e.task.str();
+                   text("agent_id", e.agent.str());
+                   text("session_id", e.session.str());
+                   text("task_id", e.task.str());
                    o["model"] = e.model;
-                   o["effort"] = e.effort;
-                   put_tokens(o, e.tokens);
+                   text("effort", e.effort);
+                   o["input_tokens"] = e.tokens.input;
+                   o["output_tokens"] = e.tokens.output;
+                   count("cache_creation_input_tokens", e.tokens.cache_creation);
+                   count("cache_read_input_tokens", e.tokens.cache_read);
                    o["cost_nanos"] = e.cost.count;
                    o["cost_source"] = to_string(e.source);
-                   o["price_version"] = e.price_version;
+                   text("price_version", e.price_version);
                    o["occurred_at"] = format_rfc3339(e.occurred_at);
                    o["day"] = e.day;
                    o["month"] = e.month;
                    o["over_budget"] = e.over_budget;
                    o["action"] = e.stop ? "stop" : "continue";
-                   o["reason"] = e.reason;
-                   o["epoch"] = e.epoch;
+                   text("reason", e.reason);
+                   count("epoch", e.epoch);
                    if (e.report) {
                      o["report_partition"] = e.report->partition;
                      o["report_offset"] = e.report->offset;
@@ -712,7 +724,7 @@ void append_event(std::string& out, const event& e) {
   append_rfc3339(out, e.time);  // nothing in it to escape
   out.append(R"(","subject":)");
   append_json_string(out, event_team(e).str());
-  out.append(R"(,"datacontenttype":"application/json","data":)");
+  out.append(R"(,"data":)");
   if (auto* u = std::get_if<usage_recorded>(&e.payload)) {
     append_usage_data(out, *u);
   } else if (auto* r = std::get_if<usage_rejected>(&e.payload)) {
@@ -746,7 +758,6 @@ std::string encode_event_with_boost_json(const event& e) {
   o["type"] = event_type_name(e.payload);
   o["time"] = format_rfc3339(e.time);
   o["subject"] = event_team(e).str();
-  o["datacontenttype"] = "application/json";
   o["data"] = data_of(e.payload);
   return json::serialize(o);
 }

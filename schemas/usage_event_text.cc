@@ -15,18 +15,20 @@ void append_usage_data(std::string& out, const usage_decided& e) {
     append_json_int(out, v);
   };
   str(R"({"team_id":)", e.team.str());
-  str(R"(,"agent_id":)", e.agent.str());
-  str(R"(,"session_id":)", e.session.str());
-  str(R"(,"task_id":)", e.task.str());
+  if (!e.agent.empty()) str(R"(,"agent_id":)", e.agent.str());
+  if (!e.session.empty()) str(R"(,"session_id":)", e.session.str());
+  if (!e.task.empty()) str(R"(,"task_id":)", e.task.str());
   str(R"(,"model":)", e.model);
-  str(R"(,"effort":)", e.effort);
+  if (!e.effort.empty()) str(R"(,"effort":)", e.effort);
   num(R"(,"input_tokens":)", e.tokens.input);
   num(R"(,"output_tokens":)", e.tokens.output);
-  num(R"(,"cache_creation_input_tokens":)", e.tokens.cache_creation);
-  num(R"(,"cache_read_input_tokens":)", e.tokens.cache_read);
+  if (e.tokens.cache_creation != 0) {
+    num(R"(,"cache_creation_input_tokens":)", e.tokens.cache_creation);
+  }
+  if (e.tokens.cache_read != 0) num(R"(,"cache_read_input_tokens":)", e.tokens.cache_read);
   num(R"(,"cost_nanos":)", e.cost.count);
   str(R"(,"cost_source":)", to_string(e.source));
-  str(R"(,"price_version":)", e.price_version);
+  if (!e.price_version.empty()) str(R"(,"price_version":)", e.price_version);
   out.append(R"(,"occurred_at":")");
   append_rfc3339(out, e.occurred_at);  // digits, '-', ':', '.', 'T', 'Z': nothing to escape
   out.push_back('"');
@@ -34,8 +36,8 @@ void append_usage_data(std::string& out, const usage_decided& e) {
   str(R"(,"month":)", e.month);
   out.append(e.over_budget ? R"(,"over_budget":true)" : R"(,"over_budget":false)");
   out.append(e.stop ? R"(,"action":"stop")" : R"(,"action":"continue")");
-  str(R"(,"reason":)", e.reason);
-  num(R"(,"epoch":)", e.epoch);
+  if (!e.reason.empty()) str(R"(,"reason":)", e.reason);
+  if (e.epoch != 0) num(R"(,"epoch":)", e.epoch);
   if (e.report) {
     num(R"(,"report_partition":)", e.report->partition);
     num(R"(,"report_offset":)", e.report->offset);

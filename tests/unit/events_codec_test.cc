@@ -291,8 +291,74 @@ TEST(events_codec, envelope_is_a_cloudevent) {
   EXPECT_EQ(encode_event(e),
             R"({"specversion":"1.0","id":"e-1","source":"tally","type":"tally.session_ended.v1",)"
             R"("time":"2026-11-23T10:00:00.123Z","subject":"acme",)"
-            R"("datacontenttype":"application/json",)"
             R"("data":{"team_id":"acme","session_id":"s-1","status":"completed"}})");
+  // A record with the optional datacontenttype (as earlier versions wrote) reads the same.
+  auto with_type = decode_event(
+      R"({"specversion":"1.0","id":"e-1","source":"tally","type":"tally.session_ended.v1",)"
+      R"("time":"2026-11-23T10:00:00.123Z","subject":"acme","datacontenttype":"application/json",)"
+      R"("data":{"team_id":"acme","session_id":"s-1","status":"completed"}})");
+  ASSERT_TRUE(with_type);
+  EXPECT_EQ(encode_event(*with_type), encode_event(e));
+}
+
+TEST(events_codec, a_usage_event_leaves_out_the_fields_at_their_default) {
+  // A usage event per report is the bulk of the ledger: "" and 0 are not written, and an
+  // absent field reads as its default, so the text is shorter and means the same.
+  event e;
+  e.id = event_id{"u-1"};
+  e.time = t0;
+  usage_recorded u;
+  u.team = team_id{"acme"};
+  u.model = "m";
+  u.tokens = {.input = 3, .output = 4, .cache_creation = 0, .cache_read = 0};
+  u.cost = nanos{5};
+  u.source = cost_source::reported;
+  u.occurred_at = t0;
+  u.day = "2026-11-23";
+  u.month = "2026-11";
+  e.payload = u;
+  const auto text = encode_event(e);
+  EXPECT_EQ(text,
+            R"({"specversion":"1.0","id":"u-1","source":"tally","type":"tally.usage_recorded.v1",)"
+            R"("time":"2026-11-23T10:00:00.123Z","subject":"acme","data":{"team_id":"acme",)"
+            R"("model":"m","input_tokens":3,"output_tokens":4,"cost_nanos":5,)"
+            R"("cost_source":"reported","occurred_at":"2026-11-23T10:00:00.123Z",)"
+            R"("day":"2026-11-23","month":"2026-11","over_budget":false,"action":"continue"}})");
+  auto back = decode_event(text);
+  ASSERT_TRUE(back) << back.error().message();
+  EXPECT_EQ(describe(*back), describe(e));
+  // The same event as earlier versions wrote it, every field present, is the same event.
+  auto full = decode_event(
+      R"({"specversion":"1.0","id":"u-1","source":"tally","type":"tally.usage_recorded.v1",)"
+      R"("time":"2026-11-23T10:00:00.123Z","subject":"acme","datacontenttype":"application/json",)"
+      R"("data":{"team_id":"acme","agent_id":"","session_id":"","task_id":"","model":"m",)"
+      R"("effort":"","input_tokens":3,"output_tokens":4,"cache_creation_input_tokens":0,)"
+      R"("cache_read_input_tokens":0,"cost_nanos":5,"cost_source":"reported",)"
+      R"("price_version":"","occurred_at":"2026-11-23T10:00:00.123Z","day":"2026-11-23",)"
+      R"("month":"2026-11","over_budget":false,"action":"continue","reason":"","epoch":0}})");
+  ASSERT_TRUE(full) << full.error().message();
+  EXPECT_EQ(describe(*full), describe(e));
+  EXPECT_EQ(encode_event(*full), text);
+  // Every field set: every field written.
+  auto& all = std::get<usage_recorded>(e.payload);
+  all.agent = agent_id{"a"};
+  all.session = session_id{"s"};
+  all.task = task_id{"k"};
+  all.effort = "high";
+  all.tokens.cache_creation = 6;
+  all.tokens.cache_read = 7;
+  all.price_version = "p1";
+  all.reason = "crossed:team:day:cost";
+  all.epoch = 2;
+  const auto every = encode_event(e);
+  for (std::string_view k :
+       {"agent_id", "session_id", "task_id", "effort", "cache_creation_input_tokens",
+        "cache_read_input_tokens", "price_version", "reason", "epoch"}) {
+    EXPECT_NE(every.find("\"" + std::string(k) + "\":"), std::string::npos) << k;
+  }
+  auto back_all = decode_event(every);
+  ASSERT_TRUE(back_all);
+  EXPECT_EQ(describe(*back_all), describe(e));
 }
 
 TEST(events_codec, usage_money_is_an_exact_integer) {
