@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <random>
 #include <stdexcept>
 #include <tuple>
 
@@ -107,6 +108,34 @@ TEST(store_writer, a_drained_batch_is_written_in_the_order_drain_gives) {
     const auto& [cf0, k0, v0] = written[i - 1];
     const auto& [cf1, k1, v1] = written[i];
     EXPECT_TRUE(cf0 < cf1 || (cf0 == cf1 && k0 < k1)) << k0 << " then " << k1;
+  }
+}
+
+// The order is std::string's (bytes unsigned, a prefix first, then the value) whatever the keys
+// share: long common prefixes, keys that end inside the eight bytes sorted on first, zero and
+// high bytes, equal keys with different values.
+TEST(store_writer, a_batch_puts_its_rows_in_string_order_whatever_their_keys_share) {
+  std::mt19937_64 rng(20261208);
+  const std::string alphabet("\x00\x01/09az\x7f\x80\xff", 11);
+  for (int round = 0; round < 200; ++round) {
+    ledger_state::batch b;
+    const std::string prefix = round % 2 ? "team-1/lg1796684382452-6592." : "";
+    const int n = 1 + static_cast<int>(rng() % 300);
+    for (int i = 0; i < n; ++i) {
+      std::string key = prefix;
+      for (auto len = rng() % 30; len > 0; --len) key.push_back(alphabet[rng() % alphabet.size()]);
+      std::string value(1, static_cast<char>('a' + rng() % 3));
+      b.markers.emplace_back(key, value);
+      b.usage.emplace_back(std::move(key), std::move(value));
+    }
+    std::vector<std::pair<std::string, std::string>> want(b.usage.begin(), b.usage.end());
+    std::sort(want.begin(), want.end());
+    std::vector<std::pair<std::string, std::string>> dedup, usage;
+    b.in_key_order([&](column cf, std::string_view k, std::string_view v) {
+      (cf == column::dedup ? dedup : usage).emplace_back(std::string(k), std::string(v));
+    });
+    EXPECT_EQ(dedup, want) << "round " << round;
+    EXPECT_EQ(usage, want) << "round " << round;
   }
 }
 
