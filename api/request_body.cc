@@ -6,8 +6,6 @@
 
 #include <simdjson.h>
 
-#include "schemas/padded_json.h"
-
 namespace tally::api {
 namespace od = simdjson::ondemand;
 
@@ -36,7 +34,7 @@ void refuse_unknown_fields(const Fields& fields, Allowed allowed) {
   for (auto& [name, f] : fields) {
     if (!allowed(name)) {
       throw api_error(http::status::unprocessable_entity, "unknown_field",
-                      "unknown field: " + name);
+                      "unknown field: " + std::string(name));
     }
   }
 }
@@ -52,48 +50,64 @@ bool is_integer_token(std::string_view t) {
 // array of objects (read in the same pass, not parsed again) keeps a field named twice as its own
 // error and reads on, so that only that item is refused; what simdjson itself refuses still
 // throws (the JSON guard has validated the whole body by then).
+//
+// Strings are unescaped into the body's text buffer after the document (and its padding), which
+// was sized for them before the parse: an unescaped string is never longer than its JSON text,
+// so the buffer never moves and every view into it stays good. Numbers and objects are views of
+// the document itself.
 class request_body::reader {
  public:
-  static void object(od::object& obj, request_body& b, bool item) {
-    b.fields_.reserve(8);  // a usage report's fields without growing
+  reader(std::shared_ptr<std::string> owner) : owner_(std::move(owner)), buf_(*owner_) {}
+
+  void object(od::object& obj, request_body& b, bool item) {
     for (auto f : obj) {
       std::string_view key;
       od::value v;
       if (f.unescaped_key().get(key) || f.value().get(v)) bad_body("the body is not valid JSON");
-      std::string k(key);
+      const std::string_view k = keep(key);
       field out;
       value(v, k, out);
       if (b.find(k)) {
-        if (!item) bad_body("field " + k + " appears twice");
+        if (!item) bad_body("field " + std::string(k) + " appears twice");
         if (!b.error_) {
           b.error_.emplace(http::status::bad_request, "malformed_json",
-                           "field " + k + " appears twice");
+                           "field " + std::string(k) + " appears twice");
         }
         continue;
       }
-      b.fields_.emplace_back(std::move(k), std::move(out));
+      b.fields_.emplace_back(k, std::move(out));
     }
   }
 
  private:
-  static void value(od::value& v, const std::string& k, field& out) {
+  // A copy of an unescaped string (simdjson's buffer is reused) in the body's text.
+  std::string_view keep(std::string_view s) {
+    if (buf_.size() + s.size() > buf_.capacity()) {
+      throw std::logic_error("request_body: the text buffer was sized too small");
+    }
+    const std::size_t at = buf_.size();
+    buf_.append(s);
+    return std::string_view(buf_).substr(at, s.size());
+  }
+
+  void value(od::value& v, std::string_view k, field& out) {
     od::json_type t;
     if (v.type().get(t)) bad_body("the body is not valid JSON");
     switch (t) {
       case od::json_type::string: {
         std::string_view s;
-        if (v.get_string().get(s)) bad_body("field " + k + " is not a valid string");
+        if (v.get_string().get(s)) bad_body("field " + std::string(k) + " is not a valid string");
         out.kind = 's';
-        out.text = std::string(s);
+        out.text = keep(s);
         break;
       }
       case od::json_type::number:
         out.kind = 'n';
-        out.text = std::string(trim(v.raw_json_token()));
+        out.text = trim(v.raw_json_token());
         break;
       case od::json_type::boolean: {
         bool x = false;
-        if (v.get_bool().get(x)) bad_body("field " + k + " is not valid JSON");
+        if (v.get_bool().get(x)) bad_body("field " + std::string(k) + " is not valid JSON");
         out.kind = 'b';
         out.text = x ? "true" : "false";
         break;
@@ -102,7 +116,9 @@ class request_body::reader {
         // is_null() is a result: converting it to bool throws on "nul" or "null)" (found by
         // tests/fuzz/fuzz_decoders).
         bool null = false;
-        if (v.is_null().get(null) || !null) bad_body("field " + k + " is not valid JSON");
+        if (v.is_null().get(null) || !null) {
+          bad_body("field " + std::string(k) + " is not valid JSON");
+        }
         out.kind = 'z';
         break;
       }
@@ -113,35 +129,37 @@ class request_body::reader {
         std::string_view raw;
         od::object inner;
         if (v.get_object().get(inner) || inner.raw_json().get(raw)) {
-          bad_body("field " + k + " is not valid JSON");
+          bad_body("field " + std::string(k) + " is not valid JSON");
         }
         out.kind = 'o';
-        out.text = std::string(raw);
+        out.text = raw;
         break;
       }
     }
   }
 
   // An array of strings ('a'), of objects ('O', each read as a body) or anything else ('A').
-  static void array(od::value& v, const std::string& k, field& out) {
+  void array(od::value& v, std::string_view k, field& out) {
     od::array a;
-    if (v.get_array().get(a)) bad_body("field " + k + " is not valid JSON");
+    if (v.get_array().get(a)) bad_body("field " + std::string(k) + " is not valid JSON");
     out.kind = 'a';
     for (auto item : a) {
       od::value iv;
-      if (item.get(iv)) bad_body("field " + k + " is not valid JSON");
+      if (item.get(iv)) bad_body("field " + std::string(k) + " is not valid JSON");
       std::string_view s;
       od::json_type it;
-      if (iv.type().get(it)) bad_body("field " + k + " is not valid JSON");
+      if (iv.type().get(it)) bad_body("field " + std::string(k) + " is not valid JSON");
       const bool first = out.items.empty() && !out.objects && out.kind == 'a';
       if (it == od::json_type::string && out.kind == 'a' && !iv.get_string().get(s)) {
-        out.items.emplace_back(s);
+        out.items.push_back(keep(s));
       } else if (it == od::json_type::object && (first || out.kind == 'O')) {
         od::object inner;
-        if (iv.get_object().get(inner)) bad_body("field " + k + " is not valid JSON");
+        if (iv.get_object().get(inner)) bad_body("field " + std::string(k) + " is not valid JSON");
         out.kind = 'O';
         if (!out.objects) out.objects = std::make_shared<std::vector<request_body>>();
-        object(inner, out.objects->emplace_back(), true);
+        auto& body = out.objects->emplace_back();
+        body.text_ = owner_;
+        object(inner, body, true);
       } else {
         out.items.clear();
         out.objects.reset();
@@ -157,22 +175,34 @@ class request_body::reader {
         } else {
           (void)iv.raw_json_token();
         }
-        if (bad) bad_body("field " + k + " is not valid JSON");
+        if (bad) bad_body("field " + std::string(k) + " is not valid JSON");
       }
     }
   }
+
+  std::shared_ptr<std::string> owner_;
+  std::string& buf_;
 };
 
 request_body request_body::parse(std::string_view json) {
   request_body b;
   auto blank = json.find_first_not_of(" \t\r\n");
   if (blank == std::string_view::npos) return b;
-  thread_local padded_parser p;
+  // The document, simdjson's padding, then room for every string unescaped (see reader).
+  auto text = std::make_shared<std::string>();
+  text->reserve(2 * json.size() + simdjson::SIMDJSON_PADDING);
+  text->assign(json);
+  text->resize(json.size() + simdjson::SIMDJSON_PADDING, '\0');
+  b.text_ = text;
+  thread_local od::parser parser;
   od::document doc;
-  if (p.parser.iterate(p.pad(json)).get(doc)) bad_body("the body is not JSON");
+  if (parser.iterate(simdjson::padded_string_view(text->data(), json.size(), text->size()))
+          .get(doc)) {
+    bad_body("the body is not JSON");
+  }
   od::object obj;
   if (doc.get_object().get(obj)) bad_body("the body must be a JSON object");
-  reader::object(obj, b, false);
+  reader(text).object(obj, b, false);
   // Trailing content after the object is refused by the JSON guard before the handler runs
   // (simdjson 3.0's on-demand document cannot tell).
   return b;
@@ -194,14 +224,16 @@ std::optional<std::string> request_body::text(std::string_view k) const {
   auto* f = find(k);
   if (!f || f->kind == 'z') return std::nullopt;
   if (f->kind != 's') bad_field(k, "a string");
-  return f->text;
+  return std::string(f->text);
 }
 
 std::optional<std::string> request_body::id(std::string_view k) const {
   auto* f = find(k);
   if (!f || f->kind == 'z') return std::nullopt;
-  if (f->kind == 's') return f->text;
-  if (f->kind == 'n' && is_integer_token(f->text) && f->text[0] != '-') return f->text;
+  if (f->kind == 's') return std::string(f->text);
+  if (f->kind == 'n' && is_integer_token(f->text) && f->text[0] != '-') {
+    return std::string(f->text);
+  }
   bad_field(k, "a string or a non-negative integer");
 }
 
@@ -257,7 +289,7 @@ std::optional<std::vector<std::string>> request_body::strings(std::string_view k
   auto* f = find(k);
   if (!f || f->kind == 'z') return std::nullopt;
   if (f->kind != 'a') bad_field(k, "an array of strings");
-  return f->items;
+  return std::vector<std::string>(f->items.begin(), f->items.end());
 }
 
 boost::system::result<raw_usage_fields> request_body::usage_fields() const {

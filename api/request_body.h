@@ -2,7 +2,8 @@
 // exact: numbers stay the text of their token until parse_usd/parse_cents read them (RFC 8259
 // forms: 0.012, 1.2e-2, 12E-3), never through double. A field of the wrong type, an unknown
 // field or a body that is not one JSON object throws api_error (400 / 422) naming the field.
-// Thread-safety: values; parse uses a thread_local simdjson parser.
+// Thread-safety: values (copies share the body's text, read-only); parse uses a thread_local
+// simdjson parser.
 #pragma once
 
 #include <array>
@@ -15,6 +16,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <absl/container/inlined_vector.h>
 
 #include "api/problem.h"
 #include "schemas/money.h"
@@ -69,14 +72,18 @@ class request_body {
     // s string, n number, b bool, z null, a array of strings, A other array, O array of objects,
     // o object
     char kind = 'z';
-    std::string text;  // unescaped string, number token, "true"/"false"
-    std::vector<std::string> items;
+    std::string_view text;  // unescaped string, number token, "true"/"false", object text
+    std::vector<std::string_view> items;
     // kind 'O' (behind a pointer: a member of request_body's own type is incomplete here)
     std::shared_ptr<std::vector<request_body>> objects;
   };
   class reader;
   const field* find(std::string_view k) const;
-  std::vector<std::pair<std::string, field>> fields_;
+  // The body's text and every unescaped string read from it, in one buffer that never grows
+  // once filled (its size is fixed before the parse): the fields' names and texts are views into
+  // it, shared by the body and the items of its arrays. No string is allocated per field.
+  std::shared_ptr<std::string> text_;
+  absl::InlinedVector<std::pair<std::string_view, field>, 8> fields_;
   std::optional<api_error> error_;  // an item's own error (see check())
 };
 
