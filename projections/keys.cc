@@ -25,16 +25,6 @@ std::int64_t get_le(const char* p) {
 
 }  // namespace
 
-totals& totals::operator+=(const totals& o) {
-  for (auto f : fields) this->*f += o.*f;
-  return *this;
-}
-
-totals& totals::operator-=(const totals& o) {
-  for (auto f : fields) this->*f -= o.*f;
-  return *this;
-}
-
 std::string encode_totals(const totals& t) {
   std::string out;
   out.reserve(totals_encoded_size);
