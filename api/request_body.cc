@@ -141,7 +141,10 @@ class request_body::reader {
   // An array of strings ('a'), of objects ('O', each read as a body) or anything else ('A').
   void array(od::value& v, std::string_view k, field& out) {
     od::array a;
-    if (v.get_array().get(a)) bad_body("field " + std::string(k) + " is not valid JSON");
+    std::size_t count = 0;
+    if (v.get_array().get(a) || a.count_elements().get(count)) {
+      bad_body("field " + std::string(k) + " is not valid JSON");
+    }
     out.kind = 'a';
     for (auto item : a) {
       od::value iv;
@@ -156,7 +159,11 @@ class request_body::reader {
         od::object inner;
         if (iv.get_object().get(inner)) bad_body("field " + std::string(k) + " is not valid JSON");
         out.kind = 'O';
-        if (!out.objects) out.objects = std::make_shared<std::vector<request_body>>();
+        if (!out.objects) {
+          // Sized once (a body keeps its fields inline: growing would move every item).
+          out.objects = std::make_shared<std::vector<request_body>>();
+          out.objects->reserve(count);
+        }
         auto& body = out.objects->emplace_back();
         body.text_ = owner_;
         object(inner, body, true);
