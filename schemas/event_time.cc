@@ -81,6 +81,14 @@ std::string format_rfc3339(time_ms t) {
 }
 
 void append_rfc3339(std::string& out, time_ms t) {
+  // The events of an append share a few milliseconds, each written twice (time, occurred_at):
+  // the last text written on this thread is kept.
+  thread_local time_ms last_t = -1;
+  thread_local char last[24];
+  if (t == last_t) {
+    out.append(last, sizeof last);
+    return;
+  }
   // Civil-date arithmetic and fixed-width digits: no ostream (answers write several of these).
   auto day = date::floor<date::days>(to_sys(t));
   date::year_month_day ymd{day};
@@ -109,6 +117,8 @@ void append_rfc3339(std::string& out, time_ms t) {
   put(20, static_cast<unsigned>(ms_of_day % 1'000), 3);
   text[23] = 'Z';
   out.append(text, sizeof text);
+  std::memcpy(last, text, sizeof text);
+  last_t = t;
 }
 
 namespace {
