@@ -1,5 +1,6 @@
 // Micro-benchmarks of the functions on the fold path (Google Benchmark):
 //   tally_bench_functions [--benchmark_filter=REGEX] [--benchmark_repetitions=N]
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -190,6 +191,40 @@ void BM_for_each_total(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_for_each_total);
+
+// The store writer's ordering of a drained batch (ledger_state::batch::in_key_order): 4,000
+// dedup markers and 4,000 usage-log rows of 4 teams, the markers' ids as tally-loadgen's
+// (state.range(0) 0: run.connection.sequence, long shared prefixes) or random (1: UUID-like).
+void BM_batch_key_order(benchmark::State& state) {
+  tally::ledger_state::batch b;
+  std::uint64_t x = 0x9e3779b97f4a7c15;
+  for (int i = 0; i < 4000; ++i) {
+    const int conn = i % 32;
+    const std::string team = "lg-team-" + std::to_string(conn % 4) + "/";
+    std::string id;
+    if (state.range(0) == 0) {
+      id = "lg1796684382452-6592." + std::to_string(conn) + "." + std::to_string(113000 + i / 32);
+    } else {
+      char hex[33];
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      const auto a = x;
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      std::snprintf(hex, sizeof hex, "%016llx%016llx", static_cast<unsigned long long>(a),
+                    static_cast<unsigned long long>(x));
+      id = hex;
+    }
+    b.markers.emplace_back(team + id, std::string(40, 'm'));
+    b.usage.emplace_back(team + "0001796684382" + std::to_string(452 + i / 500) + "/" + id,
+                         std::string(120, 'u'));
+  }
+  std::size_t bytes = 0;
+  for (auto _ : state) {
+    b.in_key_order([&](tally::column, std::string_view k, std::string_view) { bytes += k.size(); });
+  }
+  benchmark::DoNotOptimize(bytes);
+  state.SetItemsProcessed(state.iterations() * 8000);
+}
+BENCHMARK(BM_batch_key_order)->Arg(0)->Arg(1);
 
 }  // namespace
 
