@@ -57,7 +57,7 @@ bool is_integer_token(std::string_view t) {
 // the document itself.
 class request_body::reader {
  public:
-  reader(std::shared_ptr<std::string> owner) : owner_(std::move(owner)), buf_(*owner_) {}
+  explicit reader(std::shared_ptr<std::string> owner) : owner_(std::move(owner)), buf_(*owner_) {}
 
   void object(od::object& obj, request_body& b, bool item) {
     for (auto f : obj) {

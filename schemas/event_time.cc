@@ -83,9 +83,10 @@ std::string format_rfc3339(time_ms t) {
 void append_rfc3339(std::string& out, time_ms t) {
   // The events of an append share a few milliseconds, each written twice (time, occurred_at):
   // the last text written on this thread is kept.
-  thread_local time_ms last_t = -1;
+  thread_local bool have_last = false;
+  thread_local time_ms last_t = 0;
   thread_local char last[24];
-  if (t == last_t) {
+  if (have_last && t == last_t) {
     out.append(last, sizeof last);
     return;
   }
@@ -119,6 +120,7 @@ void append_rfc3339(std::string& out, time_ms t) {
   out.append(text, sizeof text);
   std::memcpy(last, text, sizeof text);
   last_t = t;
+  have_last = true;
 }
 
 namespace {

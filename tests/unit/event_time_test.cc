@@ -2,6 +2,7 @@
 // zone, including offsets that are not whole hours and days that DST makes 23 or 25 hours long.
 #include "schemas/event_time.h"
 
+#include <thread>
 #include <vector>
 
 #include <date/date.h>
@@ -52,6 +53,24 @@ TEST(event_time, formats_like_the_date_library_at_every_kind_of_instant) {
     auto ref = date::format("%FT%TZ", date::sys_time<milliseconds>{milliseconds{t}});
     ASSERT_EQ(format_rfc3339(t), ref) << t;
   }
+}
+
+TEST(event_time, the_text_kept_for_the_last_instant_is_that_instant_s) {
+  // append_rfc3339 keeps its thread's last text: repeats, alternations and a first call on a
+  // fresh thread at any instant (-1 included) each give their own instant's text.
+  std::vector<std::string> got;
+  std::thread([&] {
+    for (time_ms t : {time_ms{-1}, time_ms{-1}, time_ms{0}, time_ms{-1}, time_ms{1'795'428'000'123},
+                      time_ms{1'795'428'000'123}, time_ms{1'795'428'000'124}}) {
+      std::string out = "x";
+      append_rfc3339(out, t);
+      got.push_back(out);
+    }
+  }).join();
+  EXPECT_EQ(got, (std::vector<std::string>{"x1969-12-31T23:59:59.999Z", "x1969-12-31T23:59:59.999Z",
+                                           "x1970-01-01T00:00:00.000Z", "x1969-12-31T23:59:59.999Z",
+                                           "x2026-11-23T10:00:00.123Z", "x2026-11-23T10:00:00.123Z",
+                                           "x2026-11-23T10:00:00.124Z"}));
 }
 
 TEST(event_time, parses_zulu_offsets_and_fractions) {
