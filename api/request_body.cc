@@ -57,7 +57,7 @@ bool is_integer_token(std::string_view t) {
 // the document itself.
 class request_body::reader {
  public:
-  explicit reader(std::shared_ptr<std::string> owner) : owner_(std::move(owner)), buf_(*owner_) {}
+  explicit reader(std::shared_ptr<std::string> text) : text_(std::move(text)) {}
 
   void object(od::object& obj, request_body& b, bool item) {
     for (auto f : obj) {
@@ -82,12 +82,13 @@ class request_body::reader {
  private:
   // A copy of an unescaped string (simdjson's buffer is reused) in the body's text.
   std::string_view keep(std::string_view s) {
-    if (buf_.size() + s.size() > buf_.capacity()) {
+    std::string& buf = *text_;
+    if (buf.size() + s.size() > buf.capacity()) {
       throw std::logic_error("request_body: the text buffer was sized too small");
     }
-    const std::size_t at = buf_.size();
-    buf_.append(s);
-    return std::string_view(buf_).substr(at, s.size());
+    const std::size_t at = buf.size();
+    buf.append(s);
+    return std::string_view(buf).substr(at, s.size());
   }
 
   void value(od::value& v, std::string_view k, field& out) {
@@ -165,7 +166,7 @@ class request_body::reader {
           out.objects->reserve(count);
         }
         auto& body = out.objects->emplace_back();
-        body.text_ = owner_;
+        body.text_ = text_;
         object(inner, body, true);
       } else {
         out.items.clear();
@@ -187,8 +188,7 @@ class request_body::reader {
     }
   }
 
-  std::shared_ptr<std::string> owner_;
-  std::string& buf_;
+  std::shared_ptr<std::string> text_;  // the body's text, shared by its items
 };
 
 request_body request_body::parse(std::string_view json) {

@@ -10,13 +10,13 @@
 #include <thread>
 
 #include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>  // after rdkafka.h, as it requires
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
 #include "api/alert_delivery.h"
 #include "api/node_api.h"
 #include "consumers/control.h"
+#include "consumers/embedded_cluster.h"
 #include "consumers/outbox_publisher.h"
 #include "consumers/partition_owner.h"
 #include "consumers/thread_priority.h"
@@ -88,31 +88,6 @@ tally::limit_policy policy_of(const tally::tally_config& c) {
   return p;
 }
 
-// librdkafka's in-process mock cluster, for a zero-install try-out.
-struct embedded_cluster {
-  rd_kafka_t* rk = nullptr;
-  rd_kafka_mock_cluster_t* cluster = nullptr;
-  std::string bootstraps;
-
-  explicit embedded_cluster(const tally::topic_names& topics, int partitions) {
-    char err[512];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-    if (!rk) throw std::runtime_error(err);
-    cluster = rd_kafka_mock_cluster_new(rk, 1);
-    bootstraps = rd_kafka_mock_cluster_bootstraps(cluster);
-    rd_kafka_mock_topic_create(cluster, topics.ledger.c_str(), partitions, 1);
-    rd_kafka_mock_topic_create(cluster, topics.reports.c_str(), partitions, 1);
-    rd_kafka_mock_topic_create(cluster, topics.control.c_str(), 1, 1);
-    rd_kafka_mock_topic_create(cluster, topics.alerts.c_str(), partitions, 1);
-    rd_kafka_mock_topic_create(cluster, topics.alerts_dlq.c_str(), 1, 1);
-  }
-  ~embedded_cluster() {
-    rd_kafka_mock_cluster_destroy(cluster);
-    rd_kafka_destroy(rk);
-  }
-};
-
 struct common_options {
   std::string brokers;
   std::string config_path;
@@ -153,10 +128,10 @@ int run_owner(const common_options& o, bool replay) {
        {&topics.ledger, &topics.reports, &topics.control, &topics.alerts, &topics.alerts_dlq}) {
     *t = o.topic_prefix + *t;
   }
-  std::unique_ptr<embedded_cluster> embedded;
+  std::unique_ptr<tally::embedded_cluster> embedded;
   std::string brokers = o.brokers;
   if (o.embedded) {
-    embedded = std::make_unique<embedded_cluster>(topics, o.partitions);
+    embedded = std::make_unique<tally::embedded_cluster>(topics, o.partitions);
     brokers = embedded->bootstraps;
     spdlog::info("embedded mock cluster at {} (nothing survives a restart)", brokers);
   } else {

@@ -910,23 +910,19 @@ void order_from(Slot* b, Slot* e, std::size_t from) {
   }
 }
 
-// Rows in key order (then value: the same order whatever the run), as pointers: sorting the rows
-// themselves would move two strings at every swap. In order, the store's memtable inserts each
-// row next to the one before. A flush's keys share long prefixes (the team, the time's leading
-// digits, a client's id scheme), which every string comparison would read again: they are sorted
-// on eight bytes at a time past what they share (1.5-1.9x faster than comparing strings, which
-// was most of the store writer's sort: tally_bench_functions' BM_batch_key_order).
+// Rows in key order (then value: the same order whatever the run), as slots pointing at them:
+// sorting the rows themselves would move two strings at every swap. In order, the store's memtable
+// inserts each row next to the one before. A flush's keys share long prefixes (the team, the time's
+// leading digits, a client's id scheme), which every string comparison would read again: they are
+// sorted on eight bytes at a time past what they share (1.5-1.9x faster than comparing strings,
+// which was most of the store writer's sort: tally_bench_functions' BM_batch_key_order).
 template <class Rows>
 auto key_order(Rows& rows) {
-  using row = decltype(&*rows.begin());
-  std::vector<sort_slot<row>> slots;
+  std::vector<sort_slot<decltype(&*rows.begin())>> slots;
   slots.reserve(rows.size());
   for (auto& r : rows) slots.push_back({0, &r});
   order_from(slots.data(), slots.data() + slots.size(), 0);
-  std::vector<row> order;
-  order.reserve(rows.size());
-  for (auto& s : slots) order.push_back(s.row);
-  return order;
+  return slots;
 }
 
 // Where the dedup markers go among the other changes (which are in column order).
@@ -942,11 +938,11 @@ template <class Batch, class F>
 void visit_in_key_order(Batch& b, F&& f) {
   const auto split = markers_position(b.changes);
   for (std::size_t i = 0; i < split; ++i) f(b.changes[i].cf, b.changes[i].key, b.changes[i].value);
-  for (auto* r : key_order(b.markers)) f(column::dedup, r->first, r->second);
+  for (auto& s : key_order(b.markers)) f(column::dedup, s.row->first, s.row->second);
   for (std::size_t i = split; i < b.changes.size(); ++i) {
     f(b.changes[i].cf, b.changes[i].key, b.changes[i].value);
   }
-  for (auto* r : key_order(b.usage)) f(column::usage, r->first, r->second);
+  for (auto& s : key_order(b.usage)) f(column::usage, s.row->first, s.row->second);
 }
 
 }  // namespace

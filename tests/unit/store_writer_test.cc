@@ -116,7 +116,8 @@ TEST(store_writer, a_drained_batch_is_written_in_the_order_drain_gives) {
 // high bytes, equal keys with different values.
 TEST(store_writer, a_batch_puts_its_rows_in_string_order_whatever_their_keys_share) {
   std::mt19937_64 rng(20261208);
-  const std::string alphabet("\x00\x01/09az\x7f\x80\xff", 11);
+  const char letters[] = "\x00\x01/09az\x7f\x80\xff";
+  const std::string alphabet(letters, sizeof letters - 1);  // ten bytes, the zero byte included
   for (int round = 0; round < 200; ++round) {
     ledger_state::batch b;
     const std::string prefix = round % 2 ? "team-1/lg1796684382452-6592." : "";
